@@ -1,0 +1,19 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="enrollment:dashboard"), name="home"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("enrollment/", include("enrollment.urls")),
+    path("admin/", admin.site.urls),
+]
+
+admin.site.site_header = "大学生居民医保新生参保 · 管理后台"
+admin.site.site_title = "新生参保管理"

@@ -1,0 +1,51 @@
+from django.contrib import admin
+from import_export.admin import ImportExportModelAdmin
+
+from enrollment.models import RosterUpload, StudentRecord
+from enrollment.resources import StudentRecordResource
+
+
+@admin.register(StudentRecord)
+class StudentRecordAdmin(ImportExportModelAdmin):
+    resource_classes = [StudentRecordResource]
+    list_display = [
+        "name",
+        "student_number",
+        "school",
+        "campus_code",
+        "enrollment_year",
+        "updated_at",
+    ]
+    list_filter = ["enrollment_year", "school"]
+    search_fields = ["name", "=id_number", "=student_number"]
+    list_select_related = ["school"]
+    raw_id_fields = ["campus"]
+    readonly_fields = ["created_at", "updated_at", "created_by", "updated_by"]
+
+    def get_resource_kwargs(self, request, *args, **kwargs):
+        return {"user": request.user}
+
+    def get_import_resource_kwargs(self, request, *args, **kwargs):
+        return {"user": request.user}
+
+    def get_export_resource_kwargs(self, request, *args, **kwargs):
+        return {"user": request.user}
+
+
+@admin.register(RosterUpload)
+class RosterUploadAdmin(admin.ModelAdmin):
+    list_display = [
+        "created_at",
+        "school",
+        "file_name",
+        "state",
+        "rows_total",
+        "rows_valid",
+        "uploaded_by",
+    ]
+    list_filter = ["state"]
+    exclude = ["content"]
+    readonly_fields = [f.name for f in RosterUpload._meta.fields if f.name != "content"]
+
+    def has_add_permission(self, request):
+        return False

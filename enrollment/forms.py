@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+from django.utils import timezone
+
+from enrollment import rules
+from schools.models import School
+
+
+def current_enrollment_year() -> int:
+    return timezone.localdate().year
+
+
+def year_choices() -> list[tuple[int, str]]:
+    year = current_enrollment_year()
+    return [(y, f"{y} 年") for y in (year, year - 1)]
+
+
+class RosterUploadForm(forms.Form):
+    school = forms.ModelChoiceField(
+        label="院校",
+        queryset=School.objects.none(),
+        empty_label="请选择院校",
+        error_messages={"required": "请先选择要申报的院校", "invalid_choice": "您不能为该院校申报"},
+    )
+    year = forms.TypedChoiceField(label="入学年度", coerce=int, choices=())
+    file = forms.FileField(
+        label="名单文件（.xlsx）",
+        error_messages={"required": "请选择要上传的名单文件", "empty": "文件是空的"},
+        widget=forms.ClearableFileInput(attrs={"accept": ".xlsx"}),
+    )
+
+    def __init__(self, *args: object, schools: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["school"].queryset = schools
+        self.fields["year"].choices = year_choices()
+        self.fields["year"].initial = current_enrollment_year()
+
+    def clean_file(self) -> object:
+        upload = self.cleaned_data["file"]
+        if upload.size > settings.ROSTER_MAX_UPLOAD_BYTES:
+            limit = settings.ROSTER_MAX_UPLOAD_BYTES // (1024 * 1024)
+            raise forms.ValidationError(f"文件超过 {limit} MB，请拆分成几个文件分别上传")
+        return upload
+
+
+class StudentRecordForm(forms.Form):
+    """The 18 template fields as text inputs; `rules.validate_row` does the checking."""
+
+    def __init__(self, *args: object, campus_codes: list[str], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        for spec in rules.FIELDS:
+            if spec.codes:
+                field = forms.ChoiceField(
+                    label=spec.header,
+                    choices=[("", "请选择")]
+                    + [(code, f"{code} {label}") for code, label in spec.codes.items()],
+                    required=False,
+                )
+            elif spec.attribute == "campus_code":
+                field = forms.ChoiceField(
+                    label=spec.header,
+                    choices=[("", "请选择")] + [(code, code) for code in campus_codes],
+                    required=False,
+                )
+            else:
+                field = forms.CharField(
+                    label=spec.header,
+                    required=False,
+                    max_length=spec.width + 10,  # rules give the friendlier width message
+                    help_text=spec.note,
+                )
+                if spec.attribute in rules.DATE_ATTRIBUTES:
+                    field.widget.attrs["placeholder"] = "YYYYMMDD"
+            self.fields[spec.attribute] = field
+
+    def add_rule_errors(self, errors: list[rules.FieldError]) -> None:
+        by_header = {spec.header: spec.attribute for spec in rules.FIELDS}
+        for error in errors:
+            self.add_error(by_header[error.column], error.message)
+
+
+class RecordSearchForm(forms.Form):
+    q = forms.CharField(label="搜索", required=False, max_length=50)
+    school = forms.ModelChoiceField(
+        label="院校", queryset=School.objects.none(), required=False, empty_label="全部院校"
+    )
+    year = forms.TypedChoiceField(label="入学年度", coerce=int, choices=(), required=False)
+
+    def __init__(self, *args: object, schools: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["school"].queryset = schools
+        self.fields["year"].choices = year_choices()

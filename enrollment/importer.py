@@ -1,0 +1,399 @@
+"""The roster pipeline: read an .xlsx roster, check every row, and (on commit) store it.
+
+The browser upload (through its worker), the `import_roster` command and the benchmark all call
+`roster_import`; the single-record form and the admin import share `rules.validate_row`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import python_calamine
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from enrollment import rules
+from enrollment.masking import mask_phone
+from enrollment.models import StudentRecord
+from schools.models import School, User
+from schools.scoping import campuses_fileable_by
+
+logger = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[int, int], None]
+PROGRESS_EVERY = 2000
+_ZIP_MAGIC = b"PK\x03\x04"
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0"
+_MASKED_ATTRIBUTES = {"phone": mask_phone}
+
+
+class RosterRefused(Exception):
+    """The file as a whole cannot be read as a roster; nothing in it was checked."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        expected: list[str] | None = None,
+        found: list[str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.expected = expected or []
+        self.found = found or []
+
+    def as_dict(self) -> dict:
+        return {"message": self.message, "expected": self.expected, "found": self.found}
+
+
+@dataclass
+class RosterSheet:
+    """The data rows of a roster's first sheet, keyed by attribute, with spreadsheet row numbers."""
+
+    rows: list[tuple[int, dict[str, object]]]
+    raw_rows: list[tuple[int, list[object]]]
+    header: list[object]
+
+
+@dataclass
+class RosterResult:
+    rows: int = 0
+    valid: int = 0
+    errors: list[rules.RowError] = field(default_factory=list)
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    changes: list[dict] = field(default_factory=list)
+    committed: bool = False
+
+    @property
+    def rows_with_errors(self) -> int:
+        return self.rows - self.valid
+
+    def as_dict(self) -> dict:
+        return {
+            "rows": self.rows,
+            "valid": self.valid,
+            "errors": [error.as_dict() for error in self.errors],
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "committed": self.committed,
+        }
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def read_roster(content: bytes) -> RosterSheet:
+    """Read the first sheet of an .xlsx roster; refuse files that are not one."""
+    if not content:
+        raise RosterRefused("文件是空的，请选择填写好的 .xlsx 名单文件")
+    if content.startswith(_OLE_MAGIC):
+        raise RosterRefused(
+            "这是旧版 Excel（.xls）文件或已加密的文件。请在 Excel 中“另存为” .xlsx 格式"
+            "（不设密码）后再上传"
+        )
+    if not content.startswith(_ZIP_MAGIC):
+        raise RosterRefused("文件不是 Excel .xlsx 格式，请下载导入模板，填写后以 .xlsx 格式上传")
+    try:
+        workbook = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(content))
+        sheet = workbook.get_sheet_by_index(0)
+        start_row, start_column = sheet.start or (0, 0)
+        cells = iter(sheet.iter_rows())
+        raw_rows = _non_blank_rows(cells, first_row_number=start_row + 1, pad=start_column)
+        header_row = next(raw_rows, None)
+        if header_row is None:
+            raise RosterRefused("第一个工作表是空的，请把名单填写在模板的第一个工作表中")
+        data_rows = list(raw_rows)
+    except RosterRefused:
+        raise
+    except Exception as exc:  # calamine reports damaged archives with several exception types
+        logger.info("roster file could not be read: %s", type(exc).__name__)
+        raise RosterRefused(
+            "文件无法作为 Excel .xlsx 读取，可能已损坏。请用 Excel 打开后重新保存为 .xlsx 再上传"
+        ) from exc
+
+    header_number, header = header_row
+    columns = _map_columns(header, header_number)
+    rows = [
+        (number, {attribute: _cell(cells_, index) for attribute, index in columns.items()})
+        for number, cells_ in data_rows
+    ]
+    rows = [(number, values) for number, values in rows if any(_filled(v) for v in values.values())]
+    return RosterSheet(rows=rows, raw_rows=data_rows, header=header)
+
+
+def _non_blank_rows(
+    rows: Iterator[list[object]], *, first_row_number: int, pad: int
+) -> Iterator[tuple[int, list[object]]]:
+    # Blank rows are skipped one by one rather than collected: LibreOffice files can claim a
+    # million trailing empty rows.
+    for offset, cells in enumerate(rows):
+        if any(_filled(value) for value in cells):
+            yield first_row_number + offset, [None] * pad + list(cells)
+
+
+def _filled(value: object) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, str):
+        return bool(value.strip())
+    return True
+
+
+def _cell(cells: list[object], index: int) -> object:
+    return cells[index] if index < len(cells) else None
+
+
+def _map_columns(header: list[object], header_number: int) -> dict[str, int]:
+    found = [rules.normalize_header(value) for value in header]
+    while found and not found[-1]:
+        found.pop()
+    expected = list(rules.HEADERS)
+    position = {name: index for index, name in enumerate(found)}
+    known = [name for name in found if name not in rules.IGNORED_HEADERS]
+    if sorted(known) != sorted(expected):
+        missing = [name for name in expected if name not in known]
+        unexpected = [name or "（空白）" for name in known if name not in expected]
+        repeated = sorted({name for name in known if known.count(name) > 1})
+        details = []
+        if missing:
+            details.append("缺少：" + "、".join(missing))
+        if unexpected:
+            details.append("多出：" + "、".join(unexpected))
+        if repeated:
+            details.append("重复：" + "、".join(repeated))
+        raise RosterRefused(
+            f"第 {header_number} 行的表头与导入模板不一致（{'；'.join(details)}）。"
+            "请下载导入模板，按模板的 18 个表头填写后重新上传",
+            expected=expected,
+            found=[rules.normalize_text(value) for value in header[: len(found)]],
+        )
+    return {spec.attribute: position[spec.header] for spec in rules.FIELDS}
+
+
+# --- checking and storing -------------------------------------------------------------------
+
+
+def row_context(*, school: School, year: int, user: User, today: dt.date) -> rules.RowContext:
+    return rules.RowContext(
+        school_code=school.code,
+        enrollment_year=year,
+        school_campuses=frozenset(school.campuses.values_list("code", flat=True)),
+        fileable_campuses=frozenset(
+            campuses_fileable_by(user).filter(school=school).values_list("code", flat=True)
+        ),
+        today=today,
+    )
+
+
+def roster_import(
+    *,
+    content: bytes,
+    school: School,
+    year: int,
+    user: User,
+    commit: bool,
+    progress: ProgressCallback | None = None,
+    today: dt.date | None = None,
+) -> RosterResult:
+    """Check every row of a roster for `school`; with `commit`, store the valid rows atomically.
+
+    Without `commit` nothing is written and the counts say what a commit would do. With it, the
+    check runs again inside the transaction (the records may have changed since the preview),
+    while the school is locked against concurrent commits.
+    """
+    today = today or timezone.localdate()
+    sheet = read_roster(content)
+    if not commit:
+        result, _ = _check(
+            sheet, school=school, year=year, user=user, today=today, progress=progress
+        )
+        return result
+
+    with transaction.atomic():
+        School.objects.select_for_update().get(pk=school.pk)
+        result, plan = _check(
+            sheet, school=school, year=year, user=user, today=today, progress=progress
+        )
+        try:
+            with transaction.atomic():
+                _store(plan, school=school, year=year, user=user)
+        except IntegrityError as exc:
+            logger.warning("roster commit for school %s hit a constraint", school.code)
+            raise RosterRefused(
+                "提交时与已有记录冲突（同一学号或证件号码已被其他记录使用），未保存任何记录。"
+                "请刷新后重新上传"
+            ) from exc
+        result.committed = True
+    logger.info(
+        "roster committed: school=%s year=%s inserted=%s updated=%s unchanged=%s errors=%s",
+        school.code,
+        year,
+        result.inserted,
+        result.updated,
+        result.unchanged,
+        result.rows_with_errors,
+    )
+    return result
+
+
+@dataclass
+class _Plan:
+    new: list[dict] = field(default_factory=list)
+    changed: list[tuple[int, dict]] = field(default_factory=list)
+
+
+def _check(
+    sheet: RosterSheet,
+    *,
+    school: School,
+    year: int,
+    user: User,
+    today: dt.date,
+    progress: ProgressCallback | None,
+) -> tuple[RosterResult, _Plan]:
+    context = row_context(school=school, year=year, user=user, today=today)
+    total = len(sheet.rows)
+    errors: list[rules.RowError] = []
+    outcomes: list[tuple[int, rules.RowOutcome]] = []
+    for index, (row_number, raw) in enumerate(sheet.rows, start=1):
+        outcome = rules.validate_row(raw, context)
+        errors.extend(rules.RowError(row_number, e.column, e.message) for e in outcome.errors)
+        outcomes.append((row_number, outcome))
+        if progress and index % PROGRESS_EVERY == 0:
+            progress(index, total)
+
+    errors.extend(
+        rules.duplicate_errors(
+            ((row, o.values["id_number"]) for row, o in outcomes if o.values["id_number"]),
+            column="证件号码",
+            what="证件号码",
+        )
+    )
+    errors.extend(
+        rules.duplicate_errors(
+            ((row, o.values["student_number"]) for row, o in outcomes),
+            column="学号",
+            what="学号",
+        )
+    )
+
+    existing = _existing_records(school=school, year=year)
+    bad_rows = {error.row for error in errors}
+    candidates = [(row, o) for row, o in outcomes if row not in bad_rows]
+    errors.extend(_student_number_conflicts(candidates, existing))
+    bad_rows = {error.row for error in errors}
+
+    result = RosterResult(rows=total)
+    plan = _Plan()
+    for row_number, outcome in outcomes:
+        if row_number in bad_rows:
+            continue
+        result.valid += 1
+        values = outcome.values
+        current = existing.get(values["id_number"])
+        if current is None:
+            plan.new.append(values)
+            continue
+        pk, current_values = current
+        changes = _changes(current_values, values)
+        if changes:
+            plan.changed.append((pk, values))
+            result.changes.append(
+                {"row": row_number, "person": rules.describe_person(values), "changes": changes}
+            )
+        else:
+            result.unchanged += 1
+    result.inserted = len(plan.new)
+    result.updated = len(plan.changed)
+    result.errors = sorted(errors, key=lambda e: (e.row, rules.HEADERS.index(e.column)))
+    if progress:
+        progress(total, total)
+    return result, plan
+
+
+def _existing_records(*, school: School, year: int) -> dict[str, tuple[int, tuple]]:
+    """The school's records for the year: ID number → (pk, the 18 values in template order)."""
+    rows = (
+        StudentRecord.objects.filter(school=school, enrollment_year=year)
+        .values_list("pk", *(spec.attribute for spec in rules.FIELDS))
+        .iterator(chunk_size=5000)
+    )
+    id_position = rules.HEADERS.index("证件号码")
+    return {values[1 + id_position]: (values[0], values[1:]) for values in rows}
+
+
+def _student_number_conflicts(
+    candidates: list[tuple[int, rules.RowOutcome]], existing: dict[str, tuple[int, tuple]]
+) -> list[rules.RowError]:
+    """Rows whose student number belongs to another person already on the school's roster."""
+    refiled = {o.values["id_number"] for _, o in candidates}
+    number_position = rules.HEADERS.index("学号")
+    owner_of_number = {
+        values[number_position]: id_number
+        for id_number, (_, values) in existing.items()
+        if id_number not in refiled
+    }
+    conflicts = []
+    for row, outcome in candidates:
+        owner = owner_of_number.get(outcome.values["student_number"])
+        if owner and owner != outcome.values["id_number"]:
+            conflicts.append(
+                rules.RowError(
+                    row,
+                    "学号",
+                    "学号已被本校另一名学生的记录使用，同一院校内学号不能重复，请核对学号",
+                )
+            )
+    return conflicts
+
+
+def _changes(current: tuple, values: dict) -> list[dict]:
+    changes = []
+    for spec, old in zip(rules.FIELDS, current, strict=True):
+        new = values[spec.attribute]
+        if old != new:
+            mask = _MASKED_ATTRIBUTES.get(spec.attribute, _display)
+            changes.append(
+                {"column": spec.header, "old": mask(_display(old)), "new": mask(_display(new))}
+            )
+    return changes
+
+
+def _display(value: object) -> str:
+    if isinstance(value, dt.date):
+        return value.strftime("%Y%m%d")
+    return "" if value is None else str(value)
+
+
+def _store(plan: _Plan, *, school: School, year: int, user: User) -> None:
+    campus_ids = dict(school.campuses.values_list("code", "pk"))
+    now = timezone.now()
+    field_names = [spec.attribute for spec in rules.FIELDS]
+
+    def record(values: dict, **extra: object) -> StudentRecord:
+        return StudentRecord(
+            school=school,
+            enrollment_year=year,
+            campus_id=campus_ids[values["campus_code"]],
+            updated_by=user,
+            updated_at=now,
+            **{name: values[name] for name in field_names},
+            **extra,
+        )
+
+    StudentRecord.objects.bulk_create(
+        [record(values, created_by=user, created_at=now) for values in plan.new], batch_size=2000
+    )
+    if plan.changed:
+        StudentRecord.objects.bulk_update(
+            [record(values, pk=pk) for pk, values in plan.changed],
+            [*field_names, "campus", "updated_by", "updated_at"],
+            batch_size=500,
+        )

@@ -1,0 +1,133 @@
+"""Freshmen records filed by schools, and the roster files on their way to becoming records."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from enrollment import rules
+from schools.models import Campus, School
+
+
+def _choices(codes: dict[str, str]) -> list[tuple[str, str]]:
+    return [(code, f"{code} {label}") for code, label in codes.items()]
+
+
+class StudentRecord(models.Model):
+    """One freshman on a school's roster for one enrollment year (the 18 template fields)."""
+
+    school = models.ForeignKey(School, on_delete=models.PROTECT, related_name="records")
+    campus = models.ForeignKey(Campus, on_delete=models.PROTECT, related_name="records")
+    enrollment_year = models.PositiveSmallIntegerField("入学年度", db_index=True)
+
+    name = models.CharField("姓名", max_length=30)
+    id_type = models.CharField("证件类型", max_length=1, choices=_choices(rules.ID_TYPES))
+    id_number = models.CharField("证件号码", max_length=30)
+    origin = models.CharField("原户籍地", max_length=50)
+    birth_date = models.DateField("出生日期")
+    ethnicity = models.CharField("民族", max_length=20)
+    sex = models.CharField("性别", max_length=1, choices=_choices(rules.SEXES))
+    college = models.CharField("学院", max_length=50)
+    major = models.CharField("专业", max_length=50)
+    student_number = models.CharField("学号", max_length=20)
+    education = models.CharField("学历", max_length=1, choices=_choices(rules.EDUCATIONS))
+    campus_code = models.CharField("总分校编码", max_length=6)
+    registration_date = models.DateField("报到注册日期")
+    status = models.CharField("状态", max_length=2, choices=_choices(rules.STATUSES))
+    address = models.CharField("联系地址", max_length=100, blank=True)
+    postcode = models.CharField("联系邮编", max_length=6, blank=True)
+    phone = models.CharField("联系电话", max_length=20)
+    willingness = models.CharField("参保意愿", max_length=1, choices=_choices(rules.WILLINGNESS))
+
+    created_at = models.DateTimeField("创建时间", auto_now_add=True)
+    updated_at = models.DateTimeField("更新时间", auto_now=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = verbose_name_plural = "新生记录"
+        ordering = ["school", "campus_code", "student_number"]
+        constraints = [
+            # Several filers may upload for one school: a person is on its roster once a year.
+            models.UniqueConstraint(
+                fields=["school", "enrollment_year", "id_number"],
+                name="one_record_per_person_school_year",
+            ),
+            models.UniqueConstraint(
+                fields=["school", "enrollment_year", "student_number"],
+                name="student_number_unique_in_school_year",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["id_number"]),
+            models.Index(fields=["school", "enrollment_year", "name"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.student_number}"
+
+    def template_values(self) -> dict[str, object]:
+        """The record's 18 fields in the form `rules.validate_row` returns them."""
+        return {spec.attribute: getattr(self, spec.attribute) for spec in rules.FIELDS}
+
+
+class RosterUpload(models.Model):
+    """An uploaded roster file, its check result and, once committed, what it changed.
+
+    The file is kept in the database so that the preview, the worker that checks the file and
+    the commit can run in different processes or on different hosts.
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "排队等待检查"
+        CHECKING = "checking", "正在检查"
+        CHECKED = "checked", "检查完成，待提交"
+        REFUSED = "refused", "文件无法读取"
+        COMMITTING = "committing", "正在提交"
+        COMMITTED = "committed", "已提交"
+        FAILED = "failed", "检查出错"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    school = models.ForeignKey(School, on_delete=models.PROTECT, related_name="uploads")
+    enrollment_year = models.PositiveSmallIntegerField("入学年度")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="roster_uploads"
+    )
+    file_name = models.CharField("文件名", max_length=255)
+    content = models.BinaryField("文件内容")
+    state = models.CharField("状态", max_length=20, choices=State, default=State.QUEUED)
+
+    rows_total = models.PositiveIntegerField("总行数", default=0)
+    rows_checked = models.PositiveIntegerField("已检查行数", default=0)
+    rows_valid = models.PositiveIntegerField("有效行数", default=0)
+    rows_with_errors = models.PositiveIntegerField("有错误的行数", default=0)
+    to_insert = models.PositiveIntegerField("将新增", default=0)
+    to_update = models.PositiveIntegerField("将更新", default=0)
+    unchanged = models.PositiveIntegerField("无变化", default=0)
+    refusal = models.JSONField("拒收原因", default=dict, blank=True)
+    errors = models.JSONField("错误", default=list, blank=True)
+    changes = models.JSONField("变更预览", default=list, blank=True)
+    result = models.JSONField("提交结果", default=dict, blank=True)
+
+    created_at = models.DateTimeField("上传时间", auto_now_add=True)
+    checked_at = models.DateTimeField("检查完成时间", null=True, blank=True)
+    committed_at = models.DateTimeField("提交时间", null=True, blank=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "名单上传"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.school.code} {self.file_name}"
+
+    @property
+    def is_in_progress(self) -> bool:
+        return self.state in {self.State.QUEUED, self.State.CHECKING, self.State.COMMITTING}
+
+    @property
+    def can_commit(self) -> bool:
+        return self.state == self.State.CHECKED and self.rows_valid > 0

@@ -1,0 +1,42 @@
+"""Reads scoped to what a user may see; every view lists records through these."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Q, QuerySet
+
+from enrollment.models import RosterUpload, StudentRecord
+from enrollment.rules import normalize_text
+from schools.models import Campus, User
+from schools.scoping import campuses_fileable_by
+
+
+def records_visible_to(user: User) -> QuerySet[StudentRecord]:
+    return StudentRecord.objects.filter(campus__in=campuses_fileable_by(user))
+
+
+def records_search(records: QuerySet[StudentRecord], query: str) -> QuerySet[StudentRecord]:
+    """Match a name (contains), an ID number or a student number (exact, case-insensitive)."""
+    query = normalize_text(query)
+    if not query:
+        return records
+    compact = query.replace(" ", "").upper()
+    return records.filter(
+        Q(name__contains=query) | Q(id_number=compact) | Q(student_number__iexact=compact)
+    )
+
+
+def uploads_visible_to(user: User) -> QuerySet[RosterUpload]:
+    """A filer sees the uploads they made; city administrators see all of them."""
+    uploads = RosterUpload.objects.select_related("school", "uploaded_by").defer("content")
+    if user.is_city_admin:
+        return uploads
+    return uploads.filter(uploaded_by=user)
+
+
+def campus_progress(user: User, *, year: int) -> QuerySet[Campus]:
+    """The user's campuses with how many records each has for the year."""
+    return (
+        campuses_fileable_by(user)
+        .annotate(record_count=Count("records", filter=Q(records__enrollment_year=year)))
+        .order_by("code")
+    )

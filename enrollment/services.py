@@ -1,0 +1,193 @@
+"""Writes for roster uploads and single records; views and tasks call these and nothing else."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from django.db import transaction
+from django.utils import timezone
+
+from enrollment import importer, rules
+from enrollment.models import RosterUpload, StudentRecord
+from schools.models import Campus, School, User
+from schools.scoping import campuses_fileable_by
+
+logger = logging.getLogger(__name__)
+State = RosterUpload.State
+
+
+def roster_upload_create(
+    *, user: User, school: School, year: int, file_name: str, content: bytes
+) -> RosterUpload:
+    """Keep the file and queue its check once the upload is committed to the database."""
+    from enrollment.tasks import check_roster_upload
+
+    upload = RosterUpload.objects.create(
+        school=school, enrollment_year=year, uploaded_by=user, file_name=file_name, content=content
+    )
+    check_roster_upload.delay_on_commit(str(upload.pk))
+    return upload
+
+
+def roster_upload_check(*, upload_id: uuid.UUID | str) -> None:
+    """Check a queued upload and store its preview. Safe to run twice."""
+    claimed = RosterUpload.objects.filter(
+        pk=upload_id, state__in=[State.QUEUED, State.CHECKING]
+    ).update(state=State.CHECKING, rows_checked=0)
+    if not claimed:
+        return
+    upload = RosterUpload.objects.select_related("school", "uploaded_by").get(pk=upload_id)
+
+    def progress(checked: int, total: int) -> None:
+        RosterUpload.objects.filter(pk=upload.pk).update(rows_checked=checked, rows_total=total)
+
+    try:
+        result = importer.roster_import(
+            content=bytes(upload.content),
+            school=upload.school,
+            year=upload.enrollment_year,
+            user=upload.uploaded_by,
+            commit=False,
+            progress=progress,
+        )
+    except importer.RosterRefused as refusal:
+        upload.state = State.REFUSED
+        upload.refusal = refusal.as_dict()
+        upload.checked_at = timezone.now()
+        upload.save(update_fields=["state", "refusal", "checked_at"])
+        return
+    except Exception:
+        logger.exception("roster upload %s could not be checked", upload.pk)
+        RosterUpload.objects.filter(pk=upload.pk).update(state=State.FAILED)
+        raise
+    _store_result(upload, result)
+    upload.state = State.CHECKED
+    upload.checked_at = timezone.now()
+    upload.save()
+
+
+def roster_upload_request_commit(*, upload: RosterUpload) -> bool:
+    """Move a checked upload to the commit queue; False when it is not (or no longer) checked."""
+    from enrollment.tasks import commit_roster_upload
+
+    with transaction.atomic():
+        moved = RosterUpload.objects.filter(
+            pk=upload.pk, state=State.CHECKED, rows_valid__gt=0
+        ).update(state=State.COMMITTING)
+        if moved:
+            commit_roster_upload.delay_on_commit(str(upload.pk))
+    return bool(moved)
+
+
+def roster_upload_commit(*, upload_id: uuid.UUID | str) -> None:
+    """Store an upload's valid rows in one transaction. Safe to run twice."""
+    with transaction.atomic():
+        upload = (
+            RosterUpload.objects.select_for_update()
+            .select_related("school", "uploaded_by")
+            .filter(pk=upload_id, state=State.COMMITTING)
+            .first()
+        )
+        if upload is None:
+            return
+        try:
+            result = importer.roster_import(
+                content=bytes(upload.content),
+                school=upload.school,
+                year=upload.enrollment_year,
+                user=upload.uploaded_by,
+                commit=True,
+            )
+        except importer.RosterRefused as refusal:
+            upload.state = State.CHECKED
+            upload.result = {"failed": refusal.message}
+            upload.save(update_fields=["state", "result"])
+            return
+        _store_result(upload, result)
+        upload.result = {
+            "inserted": result.inserted,
+            "updated": result.updated,
+            "unchanged": result.unchanged,
+        }
+        upload.state = State.COMMITTED
+        upload.committed_at = timezone.now()
+        upload.save()
+
+
+def _store_result(upload: RosterUpload, result: importer.RosterResult) -> None:
+    upload.rows_total = upload.rows_checked = result.rows
+    upload.rows_valid = result.valid
+    upload.rows_with_errors = result.rows_with_errors
+    upload.to_insert = result.inserted
+    upload.to_update = result.updated
+    upload.unchanged = result.unchanged
+    upload.errors = [error.as_dict() for error in result.errors]
+    upload.changes = result.changes
+
+
+# --- single records --------------------------------------------------------------------------
+
+
+class RecordRejected(Exception):
+    def __init__(self, errors: list[rules.FieldError]) -> None:
+        super().__init__("record rejected")
+        self.errors = errors
+
+
+def record_context(*, user: User, school: School, year: int) -> rules.RowContext:
+    return importer.row_context(school=school, year=year, user=user, today=timezone.localdate())
+
+
+def record_save(
+    *,
+    user: User,
+    school: School,
+    year: int,
+    raw: dict[str, object],
+    record: StudentRecord | None = None,
+) -> StudentRecord:
+    """Add or edit one record through the same rules as the upload; raise RecordRejected."""
+    outcome = rules.validate_row(raw, record_context(user=user, school=school, year=year))
+    errors = list(outcome.errors)
+    if outcome.is_valid:
+        errors += _uniqueness_errors(outcome.values, school=school, year=year, record=record)
+    if errors:
+        raise RecordRejected(errors)
+    campus = Campus.objects.get(code=outcome.values["campus_code"])
+    record = record or StudentRecord(school=school, enrollment_year=year, created_by=user)
+    for attribute, value in outcome.values.items():
+        setattr(record, attribute, value)
+    record.campus = campus
+    record.updated_by = user
+    record.save()
+    return record
+
+
+def _uniqueness_errors(
+    values: dict, *, school: School, year: int, record: StudentRecord | None
+) -> list[rules.FieldError]:
+    others = StudentRecord.objects.filter(school=school, enrollment_year=year)
+    if record is not None:
+        others = others.exclude(pk=record.pk)
+    errors = []
+    if others.filter(id_number=values["id_number"]).exists():
+        errors.append(
+            rules.FieldError(
+                "证件号码", "本校本年度已有该证件号码的记录，请在列表中搜索并编辑那条记录"
+            )
+        )
+    if others.filter(student_number=values["student_number"]).exists():
+        errors.append(
+            rules.FieldError("学号", "学号已被本校另一名学生的记录使用，同一院校内学号不能重复")
+        )
+    return errors
+
+
+def records_delete(*, user: User, record_ids: list[int]) -> int:
+    """Delete the given records that lie in the user's scope; returns how many were deleted."""
+    records = StudentRecord.objects.filter(pk__in=record_ids, campus__in=campuses_fileable_by(user))
+    count = records.count()
+    records.delete()
+    logger.info("user %s deleted %s records", user.pk, count)
+    return count

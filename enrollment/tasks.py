@@ -1,0 +1,15 @@
+"""Background work for roster uploads: thin tasks that take ids and call a service."""
+
+from celery import shared_task
+
+from enrollment import services
+
+
+@shared_task(acks_late=True)
+def check_roster_upload(upload_id: str) -> None:
+    services.roster_upload_check(upload_id=upload_id)
+
+
+@shared_task(acks_late=True)
+def commit_roster_upload(upload_id: str) -> None:
+    services.roster_upload_commit(upload_id=upload_id)

@@ -1,0 +1,251 @@
+from __future__ import annotations
+
+from itertools import zip_longest
+from urllib.parse import quote
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    JsonResponse,
+)
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from enrollment import importer, selectors, services, workbooks
+from enrollment.forms import (
+    RecordSearchForm,
+    RosterUploadForm,
+    StudentRecordForm,
+    current_enrollment_year,
+)
+from enrollment.models import RosterUpload, StudentRecord
+from schools.models import School
+from schools.scoping import campuses_fileable_by, schools_fileable_by
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+ERRORS_PER_PAGE = 100
+RECORDS_PER_PAGE = 50
+
+
+def _xlsx_response(content: bytes, file_name: str) -> HttpResponse:
+    response = HttpResponse(content, content_type=XLSX)
+    response["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(file_name)}"
+    return response
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    year = current_enrollment_year()
+    return render(
+        request,
+        "enrollment/dashboard.html",
+        {
+            "year": year,
+            "campuses": selectors.campus_progress(request.user, year=year),
+            "uploads": selectors.uploads_visible_to(request.user)[:10],
+        },
+    )
+
+
+@login_required
+def template_download(request: HttpRequest) -> HttpResponse:
+    campuses = campuses_fileable_by(request.user)
+    school_code = request.GET.get("school", "")
+    if school_code:
+        campuses = campuses.filter(school__code=school_code)
+    codes = list(campuses.values_list("code", flat=True))
+    name = f"新生名单导入模板{'-' + school_code if school_code else ''}.xlsx"
+    return _xlsx_response(workbooks.build_template(campus_codes=codes), name)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def upload_new(request: HttpRequest) -> HttpResponse:
+    schools = schools_fileable_by(request.user).filter(status=School.Status.ACTIVE)
+    form = RosterUploadForm(request.POST or None, request.FILES or None, schools=schools)
+    if request.method == "POST" and form.is_valid():
+        uploaded = form.cleaned_data["file"]
+        upload = services.roster_upload_create(
+            user=request.user,
+            school=form.cleaned_data["school"],
+            year=form.cleaned_data["year"],
+            file_name=uploaded.name[:255],
+            content=uploaded.read(),
+        )
+        return redirect("enrollment:upload_detail", upload_id=upload.pk)
+    return render(request, "enrollment/upload_new.html", {"form": form, "schools": schools})
+
+
+def _upload_for(request: HttpRequest, upload_id: str) -> RosterUpload:
+    return get_object_or_404(selectors.uploads_visible_to(request.user), pk=upload_id)
+
+
+@login_required
+def upload_detail(request: HttpRequest, upload_id: str) -> HttpResponse:
+    upload = _upload_for(request, upload_id)
+    errors_page = Paginator(upload.errors, ERRORS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "enrollment/upload_detail.html",
+        {
+            "upload": upload,
+            "errors_page": errors_page,
+            "changes": upload.changes[:200],
+            "more_changes": max(0, len(upload.changes) - 200),
+            "State": RosterUpload.State,
+            "header_pairs": list(
+                zip_longest(
+                    upload.refusal.get("expected", []),
+                    upload.refusal.get("found", []),
+                    fillvalue="",
+                )
+            ),
+        },
+    )
+
+
+@login_required
+def upload_status(request: HttpRequest, upload_id: str) -> JsonResponse:
+    upload = _upload_for(request, upload_id)
+    return JsonResponse(
+        {
+            "state": upload.state,
+            "state_label": upload.get_state_display(),
+            "rows_total": upload.rows_total,
+            "rows_checked": upload.rows_checked,
+            "in_progress": upload.is_in_progress,
+        }
+    )
+
+
+@login_required
+def upload_error_workbook(request: HttpRequest, upload_id: str) -> HttpResponse:
+    upload = _upload_for(request, upload_id)
+    if upload.state not in {RosterUpload.State.CHECKED, RosterUpload.State.COMMITTED}:
+        raise Http404
+    sheet = importer.read_roster(bytes(upload.content))
+    content = workbooks.build_error_workbook(
+        header=sheet.header, raw_rows=sheet.raw_rows, errors=upload.errors
+    )
+    stem = upload.file_name.rsplit(".", 1)[0]
+    return _xlsx_response(content, f"{stem}-错误标注.xlsx")
+
+
+@login_required
+@require_POST
+def upload_commit(request: HttpRequest, upload_id: str) -> HttpResponse:
+    upload = _upload_for(request, upload_id)
+    if services.roster_upload_request_commit(upload=upload):
+        messages.info(request, "已开始提交有效记录，请稍候")
+    else:
+        messages.error(request, "该文件当前不能提交（可能已提交，或没有有效记录）")
+    return redirect("enrollment:upload_detail", upload_id=upload.pk)
+
+
+# --- records ---------------------------------------------------------------------------------
+
+
+@login_required
+def record_list(request: HttpRequest) -> HttpResponse:
+    schools = schools_fileable_by(request.user)
+    form = RecordSearchForm(request.GET or None, schools=schools)
+    records = selectors.records_visible_to(request.user).select_related("campus", "school")
+    year = current_enrollment_year()
+    if form.is_valid():
+        year = form.cleaned_data.get("year") or year
+        if form.cleaned_data.get("school"):
+            records = records.filter(school=form.cleaned_data["school"])
+        records = selectors.records_search(records, form.cleaned_data.get("q", ""))
+    records = records.filter(enrollment_year=year).order_by(
+        "school__code", "campus_code", "student_number"
+    )
+    page = Paginator(records, RECORDS_PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "enrollment/record_list.html",
+        {"form": form, "page": page, "query": query.urlencode(), "year": year},
+    )
+
+
+def _record_form_page(
+    request: HttpRequest, *, record: StudentRecord | None, school: School | None
+) -> HttpResponse:
+    campuses = campuses_fileable_by(request.user)
+    if school is not None:
+        campuses = campuses.filter(school=school)
+    campus_codes = list(campuses.values_list("code", flat=True))
+    initial = record.template_values() if record else {}
+    for attribute in ("birth_date", "registration_date"):
+        if initial.get(attribute):
+            initial[attribute] = initial[attribute].strftime("%Y%m%d")
+    form = StudentRecordForm(request.POST or None, initial=initial, campus_codes=campus_codes)
+    if request.method == "POST" and form.is_valid():
+        raw = dict(form.cleaned_data)
+        target_school = school
+        if target_school is None:
+            campus = campuses.filter(code=raw.get("campus_code")).first()
+            target_school = campus.school if campus else None
+        if target_school is None:
+            form.add_error("campus_code", "请选择您可以申报的校区")
+        else:
+            try:
+                saved = services.record_save(
+                    user=request.user,
+                    school=target_school,
+                    year=record.enrollment_year if record else current_enrollment_year(),
+                    raw=raw,
+                    record=record,
+                )
+            except services.RecordRejected as rejected:
+                form.add_rule_errors(rejected.errors)
+            else:
+                messages.success(request, f"已保存 {saved.name} 的记录")
+                return redirect("enrollment:record_list")
+    return render(request, "enrollment/record_form.html", {"form": form, "record": record})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def record_create(request: HttpRequest) -> HttpResponse:
+    return _record_form_page(request, record=None, school=None)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def record_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    record = get_object_or_404(selectors.records_visible_to(request.user), pk=pk)
+    return _record_form_page(request, record=record, school=record.school)
+
+
+@login_required
+@require_POST
+def record_delete(request: HttpRequest) -> HttpResponse:
+    try:
+        ids = [int(value) for value in request.POST.getlist("ids")]
+    except ValueError:
+        return HttpResponseBadRequest("记录编号无效")
+    records = selectors.records_visible_to(request.user).filter(pk__in=ids)
+    if not ids or not records.exists():
+        messages.error(request, "请先勾选要删除的记录")
+        return redirect(request.POST.get("next") or reverse("enrollment:record_list"))
+    if request.POST.get("confirm") != "yes":
+        return render(
+            request,
+            "enrollment/record_delete_confirm.html",
+            {
+                "records": records.order_by("student_number")[:500],
+                "count": records.count(),
+                "ids": ids,
+            },
+        )
+    deleted = services.records_delete(user=request.user, record_ids=ids)
+    messages.success(request, f"已删除 {deleted} 条记录")
+    return redirect("enrollment:record_list")

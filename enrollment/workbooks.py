@@ -1,0 +1,188 @@
+"""The .xlsx files the portal hands out: the registration template and the error workbook."""
+
+from __future__ import annotations
+
+import io
+from collections import defaultdict
+from collections.abc import Iterable
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.comments import Comment
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.datavalidation import DataValidation
+
+from enrollment import rules
+from enrollment.resources import StudentRecordResource
+
+TEXT_FORMAT = "@"
+TEMPLATE_DATA_ROWS = 5000  # rows pre-formatted as text, beyond the column style Excel applies
+ERROR_COLUMN = rules.IGNORED_HEADERS[0]
+_HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
+_ERROR_FILL = PatternFill("solid", fgColor="FFC7CE")
+_ERROR_FONT = Font(color="9C0006")
+_BOLD = Font(bold=True)
+
+
+def template_headers() -> list[str]:
+    """The 18 headers, in order, as the import-export Resource declares them."""
+    return StudentRecordResource().get_export_headers()
+
+
+def build_template(*, campus_codes: Iterable[str] = ()) -> bytes:
+    """The registration template: 18 text columns, code drop-downs, and a sheet of codes."""
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = "新生名单"
+    headers = template_headers()
+    sheet.append(headers)
+    sheet.freeze_panes = "A2"
+
+    for index, spec in enumerate(rules.FIELDS, start=1):
+        letter = get_column_letter(index)
+        cell = sheet.cell(row=1, column=index)
+        cell.font = _BOLD
+        cell.fill = _HEADER_FILL
+        cell.number_format = TEXT_FORMAT
+        hint = f"{spec.header}：字符型，最长 {spec.width} 位" + ("，必填" if spec.required else "")
+        if spec.note:
+            hint += f"。{spec.note}"
+        cell.comment = Comment(hint, "医保新生申报")
+        column = sheet.column_dimensions[letter]
+        column.width = max(10, min(40, spec.width + 6))
+        # Text format on the column and its first rows keeps Excel from turning 18-digit
+        # IDs, codes with leading zeros and dates into numbers.
+        column.number_format = TEXT_FORMAT
+        for row in range(2, TEMPLATE_DATA_ROWS + 2):
+            sheet.cell(row=row, column=index).number_format = TEXT_FORMAT
+
+    choices = {spec.attribute: list(spec.codes) for spec in rules.FIELDS if spec.codes}
+    campus_codes = sorted(campus_codes)
+    if campus_codes:
+        choices["campus_code"] = campus_codes
+    for index, spec in enumerate(rules.FIELDS, start=1):
+        if spec.attribute not in choices:
+            continue
+        letter = get_column_letter(index)
+        validation = DataValidation(
+            type="list",
+            formula1='"' + ",".join(choices[spec.attribute]) + '"',
+            allow_blank=not spec.required,
+            showErrorMessage=True,
+            errorTitle=f"{spec.header}代码不正确",
+            error="请从下拉列表中选择，代码含义见“代码说明”工作表",
+            promptTitle=spec.header,
+            prompt=_codes_line(spec, choices[spec.attribute])[:255],
+        )
+        validation.add(f"{letter}2:{letter}{TEMPLATE_DATA_ROWS + 1}")
+        sheet.add_data_validation(validation)
+
+    _add_codes_sheet(workbook, campus_codes)
+    return _save(workbook)
+
+
+def _codes_line(spec: rules.FieldSpec, codes: list[str]) -> str:
+    if spec.codes:
+        return "；".join(f"{code} {spec.codes[code]}" for code in codes)
+    return "、".join(codes)
+
+
+def _add_codes_sheet(workbook: Workbook, campus_codes: list[str]) -> None:
+    sheet = workbook.create_sheet("代码说明")
+    sheet.append(["字段", "代码", "含义"])
+    for cell in sheet[1]:
+        cell.font = _BOLD
+        cell.fill = _HEADER_FILL
+    for spec in rules.FIELDS:
+        if spec.codes:
+            for code, label in spec.codes.items():
+                sheet.append([spec.header, code, label])
+    for code in campus_codes:
+        sheet.append(["总分校编码", code, "总校" if code.endswith("00") else "分校"])
+    sheet.append([])
+    sheet.append(["填写要求"])
+    sheet.cell(row=sheet.max_row, column=1).font = _BOLD
+    for spec in rules.FIELDS:
+        requirement = f"字符型，最长 {spec.width} 位，{'必填' if spec.required else '选填'}"
+        sheet.append([spec.header, requirement, spec.note])
+    for letter, width in (("A", 16), ("B", 30), ("C", 60)):
+        sheet.column_dimensions[letter].width = width
+    for row in sheet.iter_rows():
+        for cell in row:
+            cell.number_format = TEXT_FORMAT
+            cell.alignment = Alignment(wrap_text=True, vertical="top")
+
+
+def build_error_workbook(
+    *, header: list[object], raw_rows: Iterable[tuple[int, list[object]]], errors: list[dict]
+) -> bytes:
+    """The uploaded rows as they came, bad cells highlighted, messages in a last column.
+
+    Row numbers stay those of the uploaded file, so the preview's messages still point at them,
+    and the file can be corrected and uploaded again as it is.
+    """
+    messages_by_row: dict[int, list[dict]] = defaultdict(list)
+    for error in errors:
+        messages_by_row[error["row"]].append(error)
+
+    normalized_header = [rules.normalize_header(value) for value in header]
+    header_names = [
+        name for name in normalized_header if name and name not in rules.IGNORED_HEADERS
+    ]
+    column_of = {name: index for index, name in enumerate(normalized_header) if name}
+    width = len(header_names)
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("新生名单")
+    sheet.freeze_panes = "A2"
+    header_cells = []
+    for name in [*header_names, ERROR_COLUMN]:
+        cell = WriteOnlyCell(sheet, value=name)
+        cell.font = _BOLD
+        cell.fill = _HEADER_FILL
+        header_cells.append(cell)
+    sheet.append(header_cells)
+
+    next_row = 2
+    for row_number, values in raw_rows:
+        # Keep the original numbering: blank rows that the reader skipped stay blank here.
+        while next_row < row_number:
+            sheet.append([])
+            next_row += 1
+        row_errors = messages_by_row.get(row_number, [])
+        bad_columns = {error["column"] for error in row_errors}
+        cells = []
+        for name in header_names:
+            index = column_of[name]
+            value = values[index] if index < len(values) else None
+            cell = _text_cell(sheet, value)
+            if name in bad_columns:
+                cell.fill = _ERROR_FILL
+                cell.font = _ERROR_FONT
+            cells.append(cell)
+        message = "；".join(f"{e['column']}：{e['message']}" for e in row_errors)
+        error_cell = WriteOnlyCell(sheet, value=message or None)
+        error_cell.font = _ERROR_FONT
+        cells.append(error_cell)
+        sheet.append(cells)
+        next_row += 1
+    sheet.auto_filter.ref = f"A1:{get_column_letter(width + 1)}{max(next_row - 1, 1)}"
+    return _save(workbook)
+
+
+def _text_cell(sheet: object, value: object) -> WriteOnlyCell:
+    """A cell that goes back as text: it keeps its digits and can never run as a formula."""
+    if value is None:
+        return WriteOnlyCell(sheet, value=None)
+    text = value if isinstance(value, str) else rules.normalize_text(value)
+    cell = WriteOnlyCell(sheet, value=text)
+    cell.data_type = "s"  # openpyxl would otherwise store "=…" as a formula
+    cell.number_format = TEXT_FORMAT
+    return cell
+
+
+def _save(workbook: Workbook) -> bytes:
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()

@@ -1,0 +1,95 @@
+"""Demo data for a new installation; running it again changes nothing."""
+
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from enrollment.demo import demo_rows, roster_workbook
+from schools.models import Campus, District, FilerDesignation, School, User
+
+DEMO_PASSWORD = "demo-2026"
+DEMO_ROSTER_ROWS = 200
+
+DISTRICTS = ["闵行区", "徐汇区", "浦东新区"]
+SCHOOLS = [
+    # code, name, status, [(campus code, campus name, district)]
+    (
+        "1012",
+        "上海某某大学",
+        School.Status.ACTIVE,
+        [
+            ("101200", "闵行校区（总校）", "闵行区"),
+            ("101201", "徐汇校区", "徐汇区"),
+        ],
+    ),
+    ("1013", "上海某某职业技术学院", School.Status.ACTIVE, [("101300", "主校区", "徐汇区")]),
+    ("1014", "上海某某师范学院", School.Status.ACTIVE, [("101400", "主校区", "浦东新区")]),
+    ("1015", "上海某某专修学院", School.Status.DEREGISTERED, [("101500", "主校区", "闵行区")]),
+]
+USERS = [
+    # username, full name, role, district, designated campuses
+    ("filer1012", "陈老师", User.Role.SCHOOL_FILER, None, ["101200"]),
+    ("filer1014", "林老师", User.Role.SCHOOL_FILER, None, ["101400"]),
+    ("handler_minhang", "闵行区医保中心 王经办", User.Role.DISTRICT_HANDLER, "闵行区", []),
+    ("handler_xuhui", "徐汇区医保中心 李经办", User.Role.DISTRICT_HANDLER, "徐汇区", []),
+    ("handler_pudong", "浦东新区医保中心 赵经办", User.Role.DISTRICT_HANDLER, "浦东新区", []),
+    ("cityadmin", "市医保中心 管理员", User.Role.CITY_ADMIN, None, []),
+]
+
+
+class Command(BaseCommand):
+    help = "Create the demo districts, schools, campuses, users and a 200-row roster file for 1012."
+
+    @transaction.atomic
+    def handle(self, *args, **options):
+        districts = {name: District.objects.get_or_create(name=name)[0] for name in DISTRICTS}
+        for code, name, status, campuses in SCHOOLS:
+            school, _ = School.objects.update_or_create(
+                code=code, defaults={"name": name, "status": status}
+            )
+            for campus_code, campus_name, district in campuses:
+                Campus.objects.update_or_create(
+                    code=campus_code,
+                    defaults={
+                        "school": school,
+                        "name": campus_name,
+                        "district": districts[district],
+                    },
+                )
+        for username, full_name, role, district, campus_codes in USERS:
+            user, created = User.objects.get_or_create(username=username)
+            user.last_name = full_name
+            user.role = role
+            user.district = districts[district] if district else None
+            user.is_staff = role == User.Role.CITY_ADMIN
+            user.is_superuser = role == User.Role.CITY_ADMIN
+            if created:
+                user.set_password(DEMO_PASSWORD)
+            user.save()
+            for campus_code in campus_codes:
+                FilerDesignation.objects.get_or_create(
+                    user=user, campus=Campus.objects.get(code=campus_code)
+                )
+
+        roster_path = self._write_demo_roster()
+        self.stdout.write(self.style.SUCCESS("演示数据已就绪 (demo data ready)."))
+        self.stdout.write(f"  Demo roster to upload for 1012: {roster_path}")
+        self.stdout.write(f"  Demo logins (password for all: {DEMO_PASSWORD}):")
+        for username, _, role, district, campus_codes in USERS:
+            scope = (
+                f"designated for {', '.join(campus_codes)}" if campus_codes else (district or "all")
+            )
+            self.stdout.write(f"    {username:<16} {role.label} ({scope})")
+
+    def _write_demo_roster(self) -> Path:
+        year = timezone.localdate().year
+        rows = demo_rows(
+            DEMO_ROSTER_ROWS, school_code="1012", campus_codes=["101200", "101201"], year=year
+        )
+        path = Path(settings.VAR_DIR) / "demo" / f"1012-新生名单-{year}.xlsx"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(roster_workbook(rows))
+        return path

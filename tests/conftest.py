@@ -1,0 +1,134 @@
+"""Shared personas: the filer of school 1012, handlers of three districts, a city administrator.
+
+The registry mirrors the demo data: 1012 has its main campus 101200 in 闵行区 and a branch
+101201 in 徐汇区 with no filer of its own; 1013 (徐汇区) has no designated filer; 1015 is
+deregistered; 1014 (浦东新区) has its own filer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from config.celery import app as celery_app
+from enrollment.demo import demo_rows, roster_workbook
+from schools.models import Campus, District, FilerDesignation, School, User
+
+PASSWORD = "test-pass-2026"
+
+
+@pytest.fixture(autouse=True)
+def _eager_celery(settings):
+    """Tasks run in the test process; tests marked `worker` use a real worker instead."""
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = True
+    yield
+    celery_app.conf.task_always_eager = False
+
+
+@pytest.fixture
+def year() -> int:
+    return timezone.localdate().year
+
+
+@pytest.fixture
+def today() -> dt.date:
+    return timezone.localdate()
+
+
+def make_user(username: str, role: str, district: District | None = None) -> User:
+    return User.objects.create_user(username, password=PASSWORD, role=role, district=district)
+
+
+@pytest.fixture
+def registry(db):
+    minhang = District.objects.create(name="闵行区")
+    xuhui = District.objects.create(name="徐汇区")
+    pudong = District.objects.create(name="浦东新区")
+    s1012 = School.objects.create(code="1012", name="上海某某大学")
+    s1013 = School.objects.create(code="1013", name="上海某某职业技术学院")
+    s1014 = School.objects.create(code="1014", name="上海某某师范学院")
+    s1015 = School.objects.create(
+        code="1015", name="上海某某专修学院", status=School.Status.DEREGISTERED
+    )
+    campuses = {
+        "101200": Campus.objects.create(
+            code="101200", school=s1012, name="闵行校区", district=minhang
+        ),
+        "101201": Campus.objects.create(
+            code="101201", school=s1012, name="徐汇校区", district=xuhui
+        ),
+        "101300": Campus.objects.create(code="101300", school=s1013, name="主校区", district=xuhui),
+        "101400": Campus.objects.create(
+            code="101400", school=s1014, name="主校区", district=pudong
+        ),
+        "101500": Campus.objects.create(
+            code="101500", school=s1015, name="主校区", district=minhang
+        ),
+    }
+    return {
+        "districts": {"闵行区": minhang, "徐汇区": xuhui, "浦东新区": pudong},
+        "schools": {"1012": s1012, "1013": s1013, "1014": s1014, "1015": s1015},
+        "campuses": campuses,
+    }
+
+
+@pytest.fixture
+def school_1012(registry) -> School:
+    return registry["schools"]["1012"]
+
+
+@pytest.fixture
+def filer_1012(registry) -> User:
+    user = make_user("filer1012", User.Role.SCHOOL_FILER)
+    FilerDesignation.objects.create(user=user, campus=registry["campuses"]["101200"])
+    return user
+
+
+@pytest.fixture
+def filer_1014(registry) -> User:
+    user = make_user("filer1014", User.Role.SCHOOL_FILER)
+    FilerDesignation.objects.create(user=user, campus=registry["campuses"]["101400"])
+    return user
+
+
+@pytest.fixture
+def handler_minhang(registry) -> User:
+    return make_user("handler_minhang", User.Role.DISTRICT_HANDLER, registry["districts"]["闵行区"])
+
+
+@pytest.fixture
+def handler_xuhui(registry) -> User:
+    return make_user("handler_xuhui", User.Role.DISTRICT_HANDLER, registry["districts"]["徐汇区"])
+
+
+@pytest.fixture
+def handler_pudong(registry) -> User:
+    return make_user(
+        "handler_pudong", User.Role.DISTRICT_HANDLER, registry["districts"]["浦东新区"]
+    )
+
+
+@pytest.fixture
+def city_admin(registry) -> User:
+    return make_user("cityadmin", User.Role.CITY_ADMIN)
+
+
+@pytest.fixture
+def rows_1012(year):
+    """A factory of valid roster rows for school 1012, keyed by template header."""
+
+    def make(count: int = 3, **kwargs) -> list[dict[str, str]]:
+        return demo_rows(
+            count, school_code="1012", campus_codes=["101200", "101201"], year=year, **kwargs
+        )
+
+    return make
+
+
+@pytest.fixture
+def workbook():
+    """Build an .xlsx roster from rows keyed by header (values may be any cell type)."""
+    return roster_workbook

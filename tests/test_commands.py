@@ -1,0 +1,115 @@
+"""`import_roster` on the same pipeline as the browser, and an idempotent `seed_demo`."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from enrollment.models import StudentRecord
+from schools.models import Campus, FilerDesignation, School, User
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def roster_file(tmp_path, rows_1012, workbook):
+    def make(rows) -> str:
+        path = tmp_path / "roster.xlsx"
+        path.write_bytes(workbook(rows))
+        return str(path)
+
+    return make
+
+
+def import_json(*args) -> dict:
+    out = StringIO()
+    call_command("import_roster", *args, "--json", stdout=out, stderr=StringIO())
+    lines = out.getvalue().strip().splitlines()
+    assert len(lines) == 1
+    return json.loads(lines[0])
+
+
+def test_dry_run_prints_one_json_object_and_stores_nothing(roster_file, rows_1012, city_admin):
+    rows = rows_1012(3)
+    rows[1]["性别"] = "3"
+    result = import_json(roster_file(rows), "--school", "1012")
+    assert result["rows"] == 3 and result["valid"] == 2 and result["committed"] is False
+    assert result["errors"] == [
+        {"row": 3, "column": "性别", "message": result["errors"][0]["message"]}
+    ]
+    assert set(result) >= {"rows", "valid", "errors", "inserted", "updated", "unchanged"}
+    assert StudentRecord.objects.count() == 0
+
+
+def test_commit_stores_valid_rows_then_reports_unchanged(roster_file, rows_1012, city_admin):
+    path = roster_file(rows_1012(3))
+    first = import_json(path, "--school", "1012", "--commit")
+    second = import_json(path, "--school", "1012", "--commit")
+    assert (first["inserted"], second["unchanged"]) == (3, 3)
+    assert StudentRecord.objects.count() == 3
+
+
+def test_year_option_sets_the_registration_window(roster_file, rows_1012, city_admin, year):
+    result = import_json(roster_file(rows_1012(2)), "--school", "1012", "--year", str(year - 1))
+    assert result["valid"] == 0
+    assert {error["column"] for error in result["errors"]} == {"报到注册日期"}
+
+
+def test_as_user_applies_that_users_scope(roster_file, rows_1012, handler_xuhui, filer_1012):
+    result = import_json(
+        roster_file(rows_1012(2)), "--school", "1012", "--as-user", "handler_xuhui"
+    )
+    assert result["valid"] == 1
+
+
+def test_refused_file_exits_non_zero_with_message(tmp_path, city_admin):
+    path = tmp_path / "roster.xlsx"
+    path.write_bytes(b"hello")
+    with pytest.raises(CommandError, match=r"不是 Excel \.xlsx"):
+        call_command("import_roster", str(path), "--school", "1012", stdout=StringIO())
+
+
+def test_unknown_school_exits_non_zero(roster_file, rows_1012, city_admin):
+    with pytest.raises(CommandError, match="No school"):
+        call_command(
+            "import_roster", roster_file(rows_1012(1)), "--school", "9999", stdout=StringIO()
+        )
+
+
+def test_command_line_exit_codes(roster_file, rows_1012, city_admin, tmp_path):
+    """Through the real CLI: exit 0 when the file was read (even with row errors), 1 when refused."""
+    from django.core.management import ManagementUtility
+
+    rows = rows_1012(1)
+    rows[0]["民族"] = ""
+    ok = roster_file(rows)
+    with pytest.raises(SystemExit) as refused:
+        ManagementUtility(
+            ["manage.py", "import_roster", str(tmp_path / "missing.xlsx"), "--school", "1012"]
+        ).execute()
+    assert refused.value.code == 1
+    ManagementUtility(["manage.py", "import_roster", ok, "--school", "1012", "--json"]).execute()
+
+
+def test_seed_demo_is_idempotent_and_builds_the_demo_registry(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    call_command("seed_demo", stdout=StringIO())
+    call_command("seed_demo", stdout=StringIO())
+    assert set(School.objects.values_list("code", flat=True)) == {"1012", "1013", "1014", "1015"}
+    assert Campus.objects.get(code="101201").district.name == "徐汇区"
+    assert not FilerDesignation.objects.filter(campus__code="101201").exists()
+    assert not FilerDesignation.objects.filter(campus__school__code="1013").exists()
+    assert School.objects.get(code="1015").status == School.Status.DEREGISTERED
+    assert User.objects.filter(role=User.Role.DISTRICT_HANDLER).count() == 3
+    assert FilerDesignation.objects.count() == 2
+
+
+def test_seed_demo_roster_passes_validation(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    call_command("seed_demo", stdout=StringIO())
+    roster = next((tmp_path / "demo").glob("1012-*.xlsx"))
+    result = import_json(str(roster), "--school", "1012", "--as-user", "filer1012")
+    assert (result["rows"], result["valid"], result["errors"]) == (200, 200, [])

@@ -1,0 +1,44 @@
+"""Settings come from the environment and fail loudly on values they cannot read."""
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import env_bool, env_list
+
+
+def test_env_bool_reads_common_spellings(monkeypatch):
+    monkeypatch.setenv("FLAG", "off")
+    assert env_bool("FLAG", default=True) is False
+    monkeypatch.setenv("FLAG", "Yes")
+    assert env_bool("FLAG", default=False) is True
+
+
+def test_env_bool_refuses_a_value_it_cannot_read(monkeypatch):
+    monkeypatch.setenv("FLAG", "maybe")
+    with pytest.raises(ImproperlyConfigured, match="FLAG"):
+        env_bool("FLAG", default=False)
+
+
+def test_env_list_splits_on_commas(monkeypatch):
+    monkeypatch.setenv("HOSTS", "a.example, b.example,")
+    assert env_list("HOSTS", default=[]) == ["a.example", "b.example"]
+
+
+def test_missing_secret_key_without_debug_stops_the_start(settings):
+    import subprocess
+    import sys
+
+    env = {
+        "DJANGO_DEBUG": "0",
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+    }
+    completed = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=settings.BASE_DIR,
+    )
+    assert completed.returncode != 0
+    assert "SECRET_KEY must be set" in completed.stderr
