@@ -102,6 +102,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise serves from here after collectstatic
+WHITENOISE_USE_FINDERS = DEBUG  # development serves app and project static without collectstatic
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
 # Roster files are checked in a worker; keep a generous but bounded upload size.

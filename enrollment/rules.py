@@ -161,8 +161,10 @@ def _normalize_field(attribute: str, raw: object) -> str:
         text = text.zfill(6)  # numeric cells lose leading zeros
     elif attribute == "phone":
         text = re.sub(r"\s+", "", text)
-        if text.startswith("+86") and len(text) > 11:
-            text = text[3:].lstrip("-")
+        if text.startswith("+86"):
+            national = text[3:].lstrip("-")
+            # A mobile keeps its 11 digits; a landline gets back its trunk 0 (+86 21 … → 021…).
+            text = national if _MOBILE.match(national) else "0" + national
     return text
 
 
@@ -216,7 +218,7 @@ _HK_MACAO_PERMIT = re.compile(r"^(HKG|MAC)0[A-Z0-9()]{5,26}$")
 _TAIWAN_PERMIT = re.compile(r"^TWN0[A-Z0-9()]{5,26}$")
 _OTHER_ID = re.compile(r"^[A-Z0-9()\-]{4,30}$")
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
-_LANDLINE = re.compile(r"^(0\d{2,3}-?)?[2-9]\d{6,7}(-\d{1,6})?$")
+_LANDLINE = re.compile(r"^(0\d{2,3}-?)?\d{7,8}(-\d{1,6})?$")
 _INTERNATIONAL = re.compile(r"^\+\d{1,4}-?\d{5,14}$")
 _POSTCODE = re.compile(r"^\d{6}$")
 _CAMPUS_CODE = re.compile(r"^\d{6}$")

@@ -697,11 +697,6 @@ def test_accepts_landline_phone(phone):
     assert_valid(validate(phone=phone))
 
 
-@pytest.mark.xfail(
-    reason="rules.py rejects the landline it gives as its own example: _LANDLINE requires the "
-    "local number to start with 2-9, yet check_phone's message says '如 021-12345678'",
-    strict=True,
-)
 def test_accepts_landline_given_as_example_in_the_message():
     assert_valid(validate(phone="021-12345678"))
 
@@ -713,11 +708,6 @@ def test_normalises_mobile_with_country_code(phone):
     assert outcome.values["phone"] == "13912345678"
 
 
-@pytest.mark.xfail(
-    reason="_normalize_field strips '+86' from any phone, so a Shanghai landline in international "
-    "form (+86 21 …) loses its trunk 0 and is rejected, though check_phone accepts the original",
-    strict=True,
-)
 def test_accepts_landline_with_country_code():
     assert_valid(validate(phone="+86 21 6234 5678"))
 
