@@ -6,14 +6,17 @@ The browser upload (through its worker), the `import_roster` command and the ben
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import gc
 import io
 import logging
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import python_calamine
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from enrollment import rules
@@ -209,6 +212,44 @@ def roster_import(
     while the school is locked against concurrent commits.
     """
     today = today or timezone.localdate()
+    with _gc_paused():
+        return _import(
+            content,
+            school=school,
+            year=year,
+            user=user,
+            commit=commit,
+            progress=progress,
+            today=today,
+        )
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a roster is processed.
+
+    Tens of thousands of row dicts trigger repeated full collections that find nothing (rows
+    hold no cycles; reference counting frees them): measured at 10–25% of the time per step.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _import(
+    content: bytes,
+    *,
+    school: School,
+    year: int,
+    user: User,
+    commit: bool,
+    progress: ProgressCallback | None,
+    today: dt.date,
+) -> RosterResult:
     sheet = read_roster(content)
     if not commit:
         result, _ = _check(
@@ -246,7 +287,7 @@ def roster_import(
 @dataclass
 class _Plan:
     new: list[dict] = field(default_factory=list)
-    changed: list[tuple[int, dict]] = field(default_factory=list)
+    changed: list[dict] = field(default_factory=list)
 
 
 def _check(
@@ -301,10 +342,9 @@ def _check(
         if current is None:
             plan.new.append(values)
             continue
-        pk, current_values = current
-        changes = _changes(current_values, values)
+        changes = _changes(current, values)
         if changes:
-            plan.changed.append((pk, values))
+            plan.changed.append(values)
             result.changes.append(
                 {"row": row_number, "person": rules.describe_person(values), "changes": changes}
             )
@@ -318,26 +358,26 @@ def _check(
     return result, plan
 
 
-def _existing_records(*, school: School, year: int) -> dict[str, tuple[int, tuple]]:
-    """The school's records for the year: ID number → (pk, the 18 values in template order)."""
+def _existing_records(*, school: School, year: int) -> dict[str, tuple]:
+    """The school's records for the year: ID number → the 18 values in template order."""
     rows = (
         StudentRecord.objects.filter(school=school, enrollment_year=year)
-        .values_list("pk", *(spec.attribute for spec in rules.FIELDS))
+        .values_list(*_TEMPLATE_ATTRIBUTES)
         .iterator(chunk_size=5000)
     )
     id_position = rules.HEADERS.index("证件号码")
-    return {values[1 + id_position]: (values[0], values[1:]) for values in rows}
+    return {values[id_position]: values for values in rows}
 
 
 def _student_number_conflicts(
-    candidates: list[tuple[int, rules.RowOutcome]], existing: dict[str, tuple[int, tuple]]
+    candidates: list[tuple[int, rules.RowOutcome]], existing: dict[str, tuple]
 ) -> list[rules.RowError]:
     """Rows whose student number belongs to another person already on the school's roster."""
     refiled = {o.values["id_number"] for _, o in candidates}
     number_position = rules.HEADERS.index("学号")
     owner_of_number = {
         values[number_position]: id_number
-        for id_number, (_, values) in existing.items()
+        for id_number, values in existing.items()
         if id_number not in refiled
     }
     conflicts = []
@@ -373,27 +413,103 @@ def _display(value: object) -> str:
 
 
 def _store(plan: _Plan, *, school: School, year: int, user: User) -> None:
+    """Write the plan: new rows inserted, changed rows upserted on (school, year, ID number)."""
     campus_ids = dict(school.campuses.values_list("code", "pk"))
     now = timezone.now()
-    field_names = [spec.attribute for spec in rules.FIELDS]
-
-    def record(values: dict, **extra: object) -> StudentRecord:
-        return StudentRecord(
-            school=school,
-            enrollment_year=year,
-            campus_id=campus_ids[values["campus_code"]],
-            updated_by=user,
-            updated_at=now,
-            **{name: values[name] for name in field_names},
-            **extra,
+    if plan.new and connection.vendor == "postgresql":
+        _copy_insert(plan.new, school=school, year=year, user=user, now=now, campus_ids=campus_ids)
+    elif plan.new:
+        StudentRecord.objects.bulk_create(
+            [
+                _record(values, school, year, user, now, campus_ids, created_at=now)
+                for values in plan.new
+            ],
+            batch_size=2000,
         )
-
-    StudentRecord.objects.bulk_create(
-        [record(values, created_by=user, created_at=now) for values in plan.new], batch_size=2000
-    )
     if plan.changed:
-        StudentRecord.objects.bulk_update(
-            [record(values, pk=pk) for pk, values in plan.changed],
-            [*field_names, "campus", "updated_by", "updated_at"],
-            batch_size=500,
+        # An upsert costs one statement per batch; bulk_update's CASE expressions cost seconds.
+        StudentRecord.objects.bulk_create(
+            [_record(values, school, year, user, now, campus_ids) for values in plan.changed],
+            batch_size=2000,
+            update_conflicts=True,
+            unique_fields=["school", "enrollment_year", "id_number"],
+            update_fields=[*_TEMPLATE_ATTRIBUTES, "campus", "updated_by", "updated_at"],
         )
+
+
+_TEMPLATE_ATTRIBUTES = [spec.attribute for spec in rules.FIELDS]
+
+
+def _record(
+    values: dict,
+    school: School,
+    year: int,
+    user: User,
+    now: dt.datetime,
+    campus_ids: dict[str, int],
+    **extra: object,
+) -> StudentRecord:
+    return StudentRecord(
+        school=school,
+        enrollment_year=year,
+        campus_id=campus_ids[values["campus_code"]],
+        created_by=user,
+        updated_by=user,
+        updated_at=now,
+        **{name: values[name] for name in _TEMPLATE_ATTRIBUTES},
+        **extra,
+    )
+
+
+def _copy_insert(
+    rows: list[dict],
+    *,
+    school: School,
+    year: int,
+    user: User,
+    now: dt.datetime,
+    campus_ids: dict[str, int],
+) -> None:
+    """Insert new records with PostgreSQL's COPY: about 4× faster than bulk_create at 50,000 rows.
+
+    Every value is written quoted, so empty strings stay empty strings (an unquoted empty CSV
+    value would be NULL); constraint violations still raise IntegrityError.
+    """
+    meta = StudentRecord._meta
+    quote = connection.ops.quote_name
+    stamp = now.isoformat()
+    columns = [
+        "school",
+        "campus",
+        "enrollment_year",
+        *_TEMPLATE_ATTRIBUTES,
+        "created_at",
+        "updated_at",
+        "created_by",
+        "updated_by",
+    ]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\n")
+    for values in rows:
+        writer.writerow(
+            [
+                school.pk,
+                campus_ids[values["campus_code"]],
+                year,
+                *(_copy_value(values[name]) for name in _TEMPLATE_ATTRIBUTES),
+                stamp,
+                stamp,
+                user.pk,
+                user.pk,
+            ]
+        )
+    buffer.seek(0)
+    column_list = ", ".join(quote(meta.get_field(name).column) for name in columns)
+    with connection.cursor() as cursor:
+        cursor.copy_expert(
+            f"COPY {quote(meta.db_table)} ({column_list}) FROM STDIN WITH (FORMAT csv)", buffer
+        )
+
+
+def _copy_value(value: object) -> str:
+    return value.isoformat() if isinstance(value, dt.date) else str(value)

@@ -97,6 +97,7 @@ IGNORED_HEADERS = ("错误说明",)
 # --- normalisation of messy cells -----------------------------------------------------------
 
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\ufeff"), None)
+_WHITESPACE = re.compile(r"\s+")
 _INTEGRAL_FLOAT_TEXT = re.compile(r"^(\d+)\.0+$")
 _SCIENTIFIC = re.compile(r"^\d(\.\d+)?E\+?\d+$")
 _DATE_TEXT = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:\s.*)?$")
@@ -119,6 +120,10 @@ _DIGIT_FIELDS = frozenset(
 
 def normalize_text(value: object) -> str:
     """A cell as text: half-width (NFKC), trimmed, dates as YYYYMMDD, `12345.0` as `12345`."""
+    if isinstance(value, str):
+        if value.isascii():  # the common case; NFKC and the invisible characters are not ASCII
+            return value.strip()
+        return unicodedata.normalize("NFKC", value).translate(_INVISIBLE).strip()
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -131,13 +136,12 @@ def normalize_text(value: object) -> str:
         return str(int(value)) if value.is_integer() else repr(value)
     if isinstance(value, int):
         return str(value)
-    text = unicodedata.normalize("NFKC", str(value)).translate(_INVISIBLE)
-    return text.strip()
+    return unicodedata.normalize("NFKC", str(value)).translate(_INVISIBLE).strip()
 
 
 def normalize_header(value: object) -> str:
     """Headers that differ only by spaces or full-width characters are the same header."""
-    return re.sub(r"\s+", "", normalize_text(value))
+    return _WHITESPACE.sub("", normalize_text(value))
 
 
 def _normalize_field(attribute: str, raw: object) -> str:
@@ -154,13 +158,13 @@ def _normalize_field(attribute: str, raw: object) -> str:
             year, month, day = match.groups()
             text = f"{year}{int(month):02d}{int(day):02d}"
     elif attribute == "id_number":
-        text = re.sub(r"\s+", "", text).upper()
+        text = _WHITESPACE.sub("", text).upper()
     elif attribute == "status" and len(text) == 1 and text.isdigit():
         text = "0" + text  # a spreadsheet turned 01 into 1; 10 never loses a digit
     elif attribute in {"postcode", "campus_code"} and isinstance(raw, int | float):
         text = text.zfill(6)  # numeric cells lose leading zeros
     elif attribute == "phone":
-        text = re.sub(r"\s+", "", text)
+        text = _WHITESPACE.sub("", text)
         if text.startswith("+86"):
             national = text[3:].lstrip("-")
             # A mobile keeps its 11 digits; a landline gets back its trunk 0 (+86 21 … → 021…).
