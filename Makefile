@@ -25,7 +25,7 @@ run: install
 	@echo "  Stop both with Ctrl-C."
 	@echo ""
 	@trap 'kill 0' INT TERM EXIT; \
-	$(VENV)/bin/celery -A config worker --pool=solo --loglevel=INFO & \
+	$(VENV)/bin/celery -A config worker --beat --schedule var/celerybeat-schedule --pool=solo --loglevel=INFO & \
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 worker: install

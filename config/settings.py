@@ -127,11 +127,27 @@ else:
         "store_processed": False,
     }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", default="celery")
+CELERY_BEAT_SCHEDULE = {
+    # Never lose a confirmation: applications still pending after a few minutes are queued
+    # again, so a broker or worker outage delays accounts but loses none.
+    "requeue-stale-applications": {
+        "task": "confirmations.tasks.requeue_stale_applications",
+        "schedule": 60.0,
+    },
+}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = TIME_ZONE
+
+# Pluggable integrations (dotted paths).
+SMS_SENDER = env_str("SMS_SENDER", default="confirmations.sms.LogSender")
+ACCOUNT_GATEWAY = env_str("ACCOUNT_GATEWAY", default="confirmations.gateway.BuiltinGateway")
+
+# Students identify with a one-time code; their session is short.
+STUDENT_SESSION_SECONDS = 30 * 60
 
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
 IMPORT_EXPORT_USE_TRANSACTIONS = True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
@@ -184,10 +185,18 @@ def _uniqueness_errors(
     return errors
 
 
-def records_delete(*, user: User, record_ids: list[int]) -> int:
-    """Delete the given records that lie in the user's scope; returns how many were deleted."""
+@dataclass(frozen=True)
+class DeleteResult:
+    deleted: int
+    kept_confirmed: int  # records with a confirmation are kept: the application refers to them
+
+
+def records_delete(*, user: User, record_ids: list[int]) -> DeleteResult:
+    """Delete the given records in the user's scope that no confirmation refers to."""
     records = StudentRecord.objects.filter(pk__in=record_ids, campus__in=campuses_fileable_by(user))
-    count = records.count()
-    records.delete()
-    logger.info("user %s deleted %s records", user.pk, count)
-    return count
+    confirmed = records.filter(applications__isnull=False).distinct().count()
+    deletable = records.filter(applications__isnull=True)
+    count = deletable.count()
+    deletable.delete()
+    logger.info("user %s deleted %s records, kept %s confirmed", user.pk, count, confirmed)
+    return DeleteResult(deleted=count, kept_confirmed=confirmed)

@@ -246,6 +246,11 @@ def record_delete(request: HttpRequest) -> HttpResponse:
                 "ids": ids,
             },
         )
-    deleted = services.records_delete(user=request.user, record_ids=ids)
-    messages.success(request, f"已删除 {deleted} 条记录")
+    outcome = services.records_delete(user=request.user, record_ids=ids)
+    messages.success(request, f"已删除 {outcome.deleted} 条记录")
+    if outcome.kept_confirmed:
+        messages.error(
+            request,
+            f"{outcome.kept_confirmed} 条记录的学生已经参保确认，不能删除；如信息有误请编辑更正",
+        )
     return redirect("enrollment:record_list")

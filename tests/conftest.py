@@ -132,3 +132,63 @@ def rows_1012(year):
 def workbook():
     """Build an .xlsx roster from rows keyed by header (values may be any cell type)."""
     return roster_workbook
+
+
+@pytest.fixture(autouse=True)
+def _sms_outbox(settings):
+    """One-time codes and reminders go to an in-memory outbox in tests."""
+    from confirmations.sms import MemorySender
+
+    settings.SMS_SENDER = "confirmations.sms.MemorySender"
+    MemorySender.outbox.clear()
+    return MemorySender.outbox
+
+
+@pytest.fixture
+def policy_year(db, year):
+    from decimal import Decimal
+
+    from confirmations.models import DEFAULT_BENEFITS, PolicyYear
+
+    return PolicyYear.objects.create(
+        enrollment_year=year,
+        enrollment_period_opens=dt.date(year + 1, 1, 1),
+        premium=Decimal("355"),
+        benefit_table=DEFAULT_BENEFITS,
+    )
+
+
+@pytest.fixture
+def stored_1012(school_1012, filer_1012, year, rows_1012, workbook):
+    """Ten freshmen of 1012 already on the roster; returns their rows (keyed by header)."""
+    from enrollment.importer import roster_import
+
+    rows = rows_1012(10)
+    roster_import(
+        content=workbook(rows), school=school_1012, year=year, user=filer_1012, commit=True
+    )
+    return rows
+
+
+@pytest.fixture
+def signature_png() -> bytes:
+    """A PNG with a hand-drawn-like stroke, as the canvas sends it."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGBA", (600, 180), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    draw.line(
+        [(40, 120), (120, 40), (200, 140), (320, 50), (480, 130)], fill=(16, 24, 40, 255), width=4
+    )
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def signature_data_url(signature_png) -> str:
+    import base64
+
+    return "data:image/png;base64," + base64.b64encode(signature_png).decode()

@@ -1,5 +1,7 @@
 """Demo data for a new installation; running it again changes nothing."""
 
+import datetime as dt
+from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
@@ -7,11 +9,23 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from confirmations.models import DEFAULT_BENEFITS, CoverageRecord, PolicyYear
 from enrollment.demo import demo_rows, roster_workbook
+from enrollment.importer import roster_import
 from schools.models import Campus, District, FilerDesignation, School, User
 
 DEMO_PASSWORD = "demo-2026"
-DEMO_ROSTER_ROWS = 200
+DEMO_ROSTER_ROWS = 200  # the file a filer uploads in the demo: students not yet stored
+STORED_ROSTER_ROWS = 500  # already on 1012's roster, ready to confirm
+UPLOAD_FILE_FIRST_ROW = 1000  # keeps the upload file's students apart from the stored ones
+# The first stored students show each account outcome (registry entries below).
+DEMO_OUTCOMES = [
+    ("建账成功", None),
+    ("本市居民医保转大学生身份", CoverageRecord.Kind.CITY_RESIDENT),
+    ("建账失败：相同证件号存在其他医保账户但姓名不同", "name_mismatch"),
+    ("建账失败：已参加职工医保", CoverageRecord.Kind.EMPLOYEE),
+    ("建账成功，断保 1 年有待遇等待期", CoverageRecord.Kind.LAPSED),
+]
 
 DISTRICTS = ["闵行区", "徐汇区", "浦东新区"]
 SCHOOLS = [
@@ -74,9 +88,19 @@ class Command(BaseCommand):
                     user=user, campus=Campus.objects.get(code=campus_code)
                 )
 
-        roster_path = self._write_demo_roster()
+        year = timezone.localdate().year
+        self._policy_year(year)
+        stored = self._store_roster(year)
+        self._coverage_registry(stored)
+        roster_path = self._write_demo_roster(year)
         self.stdout.write(self.style.SUCCESS("演示数据已就绪 (demo data ready)."))
         self.stdout.write(f"  Demo roster to upload for 1012: {roster_path}")
+        self.stdout.write(
+            f"  1012 already has {STORED_ROSTER_ROWS} stored freshmen. Students for /student/ "
+            "(the one-time code appears in the server console):"
+        )
+        for row, (outcome, _) in zip(stored, DEMO_OUTCOMES, strict=False):
+            self.stdout.write(f"    {row['姓名']}  {row['证件号码']}  → {outcome}")
         self.stdout.write(f"  Demo logins (password for all: {DEMO_PASSWORD}):")
         for username, _, role, district, campus_codes in USERS:
             scope = (
@@ -84,10 +108,52 @@ class Command(BaseCommand):
             )
             self.stdout.write(f"    {username:<16} {role.label} ({scope})")
 
-    def _write_demo_roster(self) -> Path:
-        year = timezone.localdate().year
+    def _policy_year(self, year: int) -> None:
+        PolicyYear.objects.get_or_create(
+            enrollment_year=year,
+            defaults={
+                "enrollment_period_opens": dt.date(year, 12, 31),
+                "premium": Decimal("355"),
+                "benefit_table": DEFAULT_BENEFITS,
+            },
+        )
+
+    def _store_roster(self, year: int) -> list[dict[str, str]]:
         rows = demo_rows(
-            DEMO_ROSTER_ROWS, school_code="1012", campus_codes=["101200", "101201"], year=year
+            STORED_ROSTER_ROWS, school_code="1012", campus_codes=["101200", "101201"], year=year
+        )
+        roster_import(
+            content=roster_workbook(rows),
+            school=School.objects.get(code="1012"),
+            year=year,
+            user=User.objects.get(username="filer1012"),
+            commit=True,
+        )
+        return rows
+
+    def _coverage_registry(self, stored: list[dict[str, str]]) -> None:
+        for row, (_, kind) in zip(stored, DEMO_OUTCOMES, strict=False):
+            if kind is None:
+                continue
+            name = row["姓名"]
+            if kind == "name_mismatch":
+                kind, name = CoverageRecord.Kind.CITY_RESIDENT, "张冠李"
+            CoverageRecord.objects.update_or_create(
+                id_number=row["证件号码"],
+                defaults={
+                    "name": name,
+                    "kind": kind,
+                    "gap_years": 1 if kind == CoverageRecord.Kind.LAPSED else 0,
+                },
+            )
+
+    def _write_demo_roster(self, year: int) -> Path:
+        rows = demo_rows(
+            DEMO_ROSTER_ROWS,
+            school_code="1012",
+            campus_codes=["101200", "101201"],
+            year=year,
+            start=UPLOAD_FILE_FIRST_ROW,
         )
         path = Path(settings.VAR_DIR) / "demo" / f"1012-新生名单-{year}.xlsx"
         path.parent.mkdir(parents=True, exist_ok=True)

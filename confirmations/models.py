@@ -1,0 +1,279 @@
+"""Policy years, confirmations (applications), signed pledges, and the built-in account store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+import string
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from confirmations.benefits import WaitingRule
+from enrollment.models import StudentRecord
+
+DEFAULT_PLEDGE_TEXT = """自愿参保承诺书（新生）
+
+本人 {name}，证件号码 {id_number}，属于 {school}，{college}，{major} 专业，{enrollment_year} 级新生，学号 {student_number}。
+
+承诺：
+1. 本人已了解上海市城乡居民基本医疗保险及门诊共济保障机制的相关政策。
+2. 经充分考虑，愿意参加 {next_year} 年度的上海市城乡居民基本医疗保险，且会按规定缴纳 {next_year} 年度本市居民参保费。
+3. 因未按规定缴纳 {next_year} 年度本市居民医保费，产生的上一年度全额医疗费用，由本人自行承担；已发生的持卡结算费用将全额退回。
+
+以上内容真实有效，上述承诺是 {name} 的真实意思表示。本人愿承担不实承诺及提供虚假信息的民事、行政责任。
+
+承诺时间：{date}"""
+
+DEFAULT_BENEFITS = {
+    "premium_note": "本年度个人免缴，承诺参加下一年度居民医保并按规定缴费",
+    "rows": [
+        ["校内门诊", "不设起付线", "基金支付 80%"],
+        ["校外门急诊", "起付线 300 元/年", "一级 70%，二级 60%，三级 50%"],
+        [
+            "住院（每次）",
+            "起付标准 一级 50 元，二级 100 元，三级 300 元",
+            "一级 80%，二级 75%，三级 60%",
+        ],
+        ["大病保险", "居民医保结算后个人自负部分", "再报销 60%（低保、低收入家庭 65%）"],
+    ],
+}
+
+
+class PolicyYear(models.Model):
+    """One enrollment year's calendar, money and texts, edited by city administrators."""
+
+    enrollment_year = models.PositiveSmallIntegerField("入学年度", unique=True)
+    enrollment_period_opens = models.DateField(
+        "下一年度集中参保缴费期开始日",
+        help_text="从这一天起，新生本人确认和院校代确认两个渠道同时关闭",
+    )
+    premium = models.DecimalField("下一年度个人缴费（元/年）", max_digits=8, decimal_places=2)
+    promised_minutes = models.PositiveSmallIntegerField("建账承诺时限（分钟）", default=30)
+    waiting_fixed_months = models.PositiveSmallIntegerField("固定待遇等待期（月）", default=3)
+    waiting_months_per_gap_year = models.PositiveSmallIntegerField(
+        "每断保一年增加的等待期（月）", default=1
+    )
+    benefit_table = models.JSONField("待遇表", default=dict, blank=True)
+    pledge_text = models.TextField(
+        "承诺书文本",
+        default=DEFAULT_PLEDGE_TEXT,
+        help_text="可用占位符：{name} {id_number} {school} {college} {major} {student_number} "
+        "{enrollment_year} {next_year} {date}",
+    )
+    pledge_version = models.PositiveIntegerField("承诺书版本", default=1, editable=False)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "政策年度"
+        ordering = ["-enrollment_year"]
+
+    def __str__(self) -> str:
+        return f"{self.enrollment_year} 年度"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        # A changed pledge text is a new version; signed pledges keep the text they were shown.
+        if self.pk:
+            previous = PolicyYear.objects.filter(pk=self.pk).values_list("pledge_text", flat=True)
+            if previous and previous[0] != self.pledge_text:
+                self.pledge_version += 1
+        super().save(*args, **kwargs)
+
+    @property
+    def next_year(self) -> int:
+        return self.enrollment_year + 1
+
+    @property
+    def waiting_rule(self) -> WaitingRule:
+        return WaitingRule(self.waiting_fixed_months, self.waiting_months_per_gap_year)
+
+    def is_open(self, today: dt.date | None = None) -> bool:
+        """Both confirmation channels close when the centralized enrollment period opens."""
+        return (today or timezone.localdate()) < self.enrollment_period_opens
+
+    @classmethod
+    def current(cls) -> PolicyYear | None:
+        return cls.objects.filter(enrollment_year=timezone.localdate().year).first()
+
+
+def _approval_number() -> str:
+    return "".join(secrets.choice(string.digits) for _ in range(12))
+
+
+class Application(models.Model):
+    """A confirmation and its account-creation application (建账申请) for one policy year."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "已申请待审核"
+        CREATED = "created", "已建账"
+        FAILED = "failed", "建账失败"
+
+    class Channel(models.TextChoices):
+        SELF = "self", "本人办理"
+        ON_BEHALF = "on_behalf", "院校代确认"
+
+    class FailureKind(models.TextChoices):
+        BUSINESS = "business", "业务原因（需更正信息后重新申请）"
+        TECHNICAL = "technical", "系统原因（可重试）"
+
+    approval_number = models.CharField(
+        "统一审批编号", max_length=12, unique=True, default=_approval_number, editable=False
+    )
+    policy_year = models.ForeignKey(
+        PolicyYear, on_delete=models.PROTECT, related_name="applications"
+    )
+    record = models.ForeignKey(StudentRecord, on_delete=models.PROTECT, related_name="applications")
+    id_number = models.CharField("证件号码", max_length=30)
+    name = models.CharField("姓名", max_length=30)
+    channel = models.CharField("渠道", max_length=10, choices=Channel)
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name="代确认人",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="confirmations_on_behalf",
+    )
+    paper_pledge_attested = models.BooleanField("已收到纸质承诺书", default=False)
+    state = models.CharField("状态", max_length=10, choices=State, default=State.PENDING)
+    failure_kind = models.CharField("失败类型", max_length=10, choices=FailureKind, blank=True)
+    failure_reason = models.CharField("失败原因", max_length=200, blank=True)
+    converted_from = models.CharField("原参保身份", max_length=30, blank=True)
+    submitted_at = models.DateTimeField("提交时间", default=timezone.now)
+    last_queued_at = models.DateTimeField("最近排队时间", default=timezone.now)
+    attempts = models.PositiveSmallIntegerField("处理次数", default=0)
+    processed_at = models.DateTimeField("处理完成时间", null=True, blank=True)
+    benefit_start = models.DateField("待遇开始", null=True, blank=True)
+    benefit_end = models.DateField("待遇结束", null=True, blank=True)
+    waiting_until = models.DateField("待遇等待期至", null=True, blank=True)
+    voucher_from = models.DateTimeField("可申领医保电子凭证时间", null=True, blank=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "参保确认申请"
+        ordering = ["-submitted_at"]
+        constraints = [
+            # One live application per person and year, whichever channel or school; a failed
+            # one may be followed by a new application once the record is corrected.
+            models.UniqueConstraint(
+                fields=["id_number", "policy_year"],
+                condition=~Q(state="failed"),
+                name="one_live_application_per_person_year",
+            ),
+            models.CheckConstraint(
+                condition=Q(channel="self") | Q(confirmed_by__isnull=False),
+                name="on_behalf_names_who_confirmed",
+            ),
+        ]
+        indexes = [models.Index(fields=["state", "last_queued_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.approval_number} {self.get_state_display()}"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.state == self.State.PENDING
+
+
+class SignedPledge(models.Model):
+    """The pledge as the student saw and signed it; never changed after it is written."""
+
+    application = models.OneToOneField(Application, on_delete=models.PROTECT, related_name="pledge")
+    text = models.TextField("承诺书全文（签署时所见）")
+    version = models.PositiveIntegerField("承诺书版本")
+    signature_png = models.BinaryField("手写签名（PNG）")
+    signed_at = models.DateTimeField("签署时间")
+    channel = models.CharField("渠道", max_length=10)
+    client_ip = models.GenericIPAddressField("客户端 IP", null=True, blank=True)
+    user_agent = models.CharField("浏览器标识", max_length=500, blank=True)
+    content_hash = models.CharField("SHA-256", max_length=64)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "已签承诺书"
+
+    def __str__(self) -> str:
+        return f"{self.application.approval_number} v{self.version}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if self.pk is not None:
+            raise ValueError("a signed pledge cannot be changed")
+        self.content_hash = self.compute_hash()
+        super().save(*args, **kwargs)
+
+    def compute_hash(self) -> str:
+        digest = hashlib.sha256()
+        for part in (
+            self.text,
+            str(self.version),
+            self.signed_at.isoformat(),
+            self.channel,
+            self.client_ip or "",
+            self.user_agent,
+        ):
+            digest.update(part.encode())
+            digest.update(b"\x1f")
+        digest.update(bytes(self.signature_png))
+        return digest.hexdigest()
+
+    @property
+    def is_intact(self) -> bool:
+        return self.compute_hash() == self.content_hash
+
+
+class CoverageRecord(models.Model):
+    """The existing-coverage registry the built-in gateway checks (imported by city administrators)."""
+
+    class Kind(models.TextChoices):
+        CITY_RESIDENT = "city_resident", "本市居民医保（少儿或普通居民）"
+        EMPLOYEE = "employee", "职工医保"
+        LAPSED = "lapsed", "断保（入学前一年未参加基本医保）"
+
+    id_number = models.CharField("证件号码", max_length=30, unique=True)
+    name = models.CharField("姓名", max_length=30)
+    kind = models.CharField("参保情况", max_length=20, choices=Kind)
+    gap_years = models.PositiveSmallIntegerField("断保年数", default=0)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "既有参保登记"
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.get_kind_display()}"
+
+
+class InsuranceAccount(models.Model):
+    """A resident medical-insurance account as the built-in gateway keeps it."""
+
+    id_number = models.CharField("证件号码", max_length=30, unique=True)
+    name = models.CharField("姓名", max_length=30)
+    status = models.CharField("参保身份", max_length=20, default="大学生")
+    converted_from = models.CharField("转换前身份", max_length=30, blank=True)
+    application = models.OneToOneField(
+        Application, on_delete=models.PROTECT, related_name="account", null=True
+    )
+    created_at = models.DateTimeField("建账时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "居民医保账户"
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.status}"
+
+
+class OneTimeCode(models.Model):
+    """A login code sent to the phone on a roster; only its hash is kept."""
+
+    id_number_hash = models.CharField(max_length=64, db_index=True)
+    code_hash = models.CharField(max_length=64)
+    phone = models.CharField(max_length=20, blank=True)  # empty: no roster matched (sent nowhere)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    used_at = models.DateTimeField(null=True, blank=True)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["client_ip", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"code {self.pk} ({'used' if self.used_at else 'open'})"

@@ -1,0 +1,248 @@
+"""Confirmation writes: submitting an application (both channels) and creating its account."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import io
+import logging
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from PIL import Image, ImageChops, UnidentifiedImageError
+
+from confirmations import benefits
+from confirmations.gateway import account_gateway
+from confirmations.models import Application, PolicyYear, SignedPledge
+from enrollment.masking import mask_id_number
+from enrollment.models import StudentRecord
+from schools.models import User
+
+logger = logging.getLogger(__name__)
+MAX_SIGNATURE_BYTES = 600 * 1024
+MIN_INK_PIXELS = 60
+TECHNICAL_FAILURE = "医保系统暂时无法建账，请稍后重试"
+
+
+class ConfirmationRefused(Exception):
+    def __init__(self, message: str, *, application: Application | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.application = application
+
+
+@dataclass(frozen=True)
+class PledgeSignature:
+    """What the student's browser sent with a hand-signed pledge."""
+
+    png: bytes
+    client_ip: str | None
+    user_agent: str
+
+
+def pledge_text(record: StudentRecord, policy_year: PolicyYear, *, on: dt.date) -> str:
+    """The pledge as shown to the student: the policy year's text filled from the record."""
+    values = {
+        "name": record.name,
+        "id_number": mask_id_number(record.id_number),
+        "school": record.school.name,
+        "college": record.college,
+        "major": record.major,
+        "student_number": record.student_number,
+        "enrollment_year": policy_year.enrollment_year,
+        "next_year": policy_year.next_year,
+        "date": f"{on.year} 年 {on.month} 月 {on.day} 日",
+    }
+    return policy_year.pledge_text.format_map(_Blank(values))
+
+
+class _Blank(dict):
+    def __missing__(self, key: str) -> str:  # an unknown placeholder stays visible, not a crash
+        return "{" + key + "}"
+
+
+def signature_from_data_url(data_url: str) -> bytes:
+    """Decode and check a canvas signature; refuse anything that is not a PNG with ink on it."""
+    prefix = "data:image/png;base64,"
+    if not data_url.startswith(prefix):
+        raise ConfirmationRefused("请在签名区域内手写签名后再提交")
+    try:
+        png = base64.b64decode(data_url[len(prefix) :], validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ConfirmationRefused("签名图片无法识别，请清除后重新签名") from exc
+    if len(png) > MAX_SIGNATURE_BYTES:
+        raise ConfirmationRefused("签名图片过大，请清除后重新签名")
+    try:
+        image = Image.open(io.BytesIO(png))
+        image.load()
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ConfirmationRefused("签名图片无法识别，请清除后重新签名") from exc
+    if image.format != "PNG" or image.width > 4000 or image.height > 4000:
+        raise ConfirmationRefused("签名图片无法识别，请清除后重新签名")
+    rgba = image.convert("RGBA")
+    opaque = rgba.getchannel("A").point(lambda a: 255 if a > 128 else 0)
+    dark = rgba.convert("L").point(lambda g: 255 if g < 160 else 0)
+    ink = ImageChops.multiply(opaque, dark).histogram()[255]
+    if ink < MIN_INK_PIXELS:
+        raise ConfirmationRefused("签名为空，请在签名区域内手写您的姓名")
+    return png
+
+
+def application_submit(
+    *,
+    record: StudentRecord,
+    policy_year: PolicyYear,
+    signature: PledgeSignature | None = None,
+    confirmed_by: User | None = None,
+    paper_pledge_attested: bool = False,
+    now: dt.datetime | None = None,
+) -> Application:
+    """Confirm for one student: the application and its pledge in one transaction.
+
+    The student's own confirmation carries a hand signature; a confirmation on their behalf
+    names who confirmed and that the signed paper pledge is held. The account is created by a
+    worker once the transaction has committed.
+    """
+    from confirmations.tasks import create_account
+
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    if not policy_year.is_open(today):
+        raise ConfirmationRefused(
+            f"{policy_year.next_year} 年度居民医保集中参保缴费期已开始，新生参保确认已暂停。"
+            "请按院校通知参加集中参保申报"
+        )
+    if record.enrollment_year != policy_year.enrollment_year:
+        raise ConfirmationRefused("该记录不属于本年度新生名单")
+    if record.willingness != "1":
+        raise ConfirmationRefused("院校名单中登记的参保意愿为“不参加”，请先联系院校更正")
+    on_behalf = confirmed_by is not None
+    if on_behalf and not paper_pledge_attested:
+        raise ConfirmationRefused("代确认前须确认已收到学生本人签字的纸质承诺书")
+    if not on_behalf and signature is None:
+        raise ConfirmationRefused("请手写签名后再提交")
+
+    live = _live_application(record.id_number, policy_year)
+    if live is not None:
+        raise ConfirmationRefused(_already_message(live), application=live)
+    try:
+        with transaction.atomic():
+            application = Application.objects.create(
+                policy_year=policy_year,
+                record=record,
+                id_number=record.id_number,
+                name=record.name,
+                channel=Application.Channel.ON_BEHALF if on_behalf else Application.Channel.SELF,
+                confirmed_by=confirmed_by,
+                paper_pledge_attested=paper_pledge_attested,
+                submitted_at=now,
+                last_queued_at=now,
+            )
+            if signature is not None:
+                SignedPledge.objects.create(
+                    application=application,
+                    text=pledge_text(record, policy_year, on=today),
+                    version=policy_year.pledge_version,
+                    signature_png=signature.png,
+                    signed_at=now,
+                    channel=application.channel,
+                    client_ip=signature.client_ip,
+                    user_agent=signature.user_agent[:500],
+                )
+            create_account.delay_on_commit(application.pk)
+    except IntegrityError as exc:
+        # A simultaneous submission won the unique constraint; report it like any other.
+        live = _live_application(record.id_number, policy_year)
+        if live is None:
+            raise
+        raise ConfirmationRefused(_already_message(live), application=live) from exc
+    logger.info("application %s submitted via %s", application.approval_number, application.channel)
+    return application
+
+
+def _live_application(id_number: str, policy_year: PolicyYear) -> Application | None:
+    return (
+        Application.objects.filter(id_number=id_number, policy_year=policy_year)
+        .exclude(state=Application.State.FAILED)
+        .first()
+    )
+
+
+def _already_message(application: Application) -> str:
+    if application.is_pending:
+        return (
+            "您已提交建账申请，不可重复提交，请耐心等待，可前往办件进度查看审核结果"
+            f"（统一审批编号 {application.approval_number}）"
+        )
+    return "本年度已建立居民医保账户，无需再次确认"
+
+
+def account_create(*, application_id: int) -> Application | None:
+    """Create the account for a pending application. Safe to run twice or concurrently.
+
+    Raises GatewayUnavailable for technical failures so that the task retries.
+    """
+    with transaction.atomic():
+        application = (
+            Application.objects.select_for_update()
+            .select_related("policy_year", "record")
+            .filter(pk=application_id, state=Application.State.PENDING)
+            .first()
+        )
+        if application is None:
+            return None
+        outcome = account_gateway().create_account(application)
+        now = timezone.now()
+        application.processed_at = now
+        if not outcome.created:
+            application.state = Application.State.FAILED
+            application.failure_kind = Application.FailureKind.BUSINESS
+            application.failure_reason = outcome.reason
+        else:
+            year = application.policy_year
+            period = benefits.benefit_period(
+                enrollment_year=year.enrollment_year,
+                registration_date=application.record.registration_date,
+                account_created_on=timezone.localdate(now),
+                waiting_months=year.waiting_rule.months(outcome.gap_years),
+            )
+            application.state = Application.State.CREATED
+            application.converted_from = outcome.converted_from
+            application.benefit_start = period.start
+            application.benefit_end = period.end
+            application.waiting_until = period.waiting_until
+            application.voucher_from = timezone.make_aware(period.voucher_from)
+        application.attempts += 1
+        application.save()
+    logger.info("application %s: %s", application.approval_number, application.state)
+    return application
+
+
+def account_fail_technically(*, application_id: int) -> None:
+    """After the last retry: mark the application failed for a technical reason (retryable)."""
+    Application.objects.filter(pk=application_id, state=Application.State.PENDING).update(
+        state=Application.State.FAILED,
+        failure_kind=Application.FailureKind.TECHNICAL,
+        failure_reason=TECHNICAL_FAILURE,
+        processed_at=timezone.now(),
+    )
+
+
+def applications_requeue_stale(*, older_than: dt.timedelta) -> int:
+    """Queue again every application still pending after `older_than` (lost task, dead worker)."""
+    from confirmations.tasks import create_account
+
+    cutoff = timezone.now() - older_than
+    stale = list(
+        Application.objects.filter(
+            state=Application.State.PENDING, last_queued_at__lt=cutoff
+        ).values_list("pk", flat=True)[:1000]
+    )
+    if stale:
+        Application.objects.filter(pk__in=stale).update(last_queued_at=timezone.now())
+        for pk in stale:
+            create_account.delay(pk)
+        logger.warning("re-queued %s pending applications", len(stale))
+    return len(stale)

@@ -1,0 +1,296 @@
+"""The freshman's pages (mobile first): identify, check the record, sign, follow the application."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+
+from confirmations import otp, selectors, services
+from confirmations.forms import CodeForm, IdentifyForm, SignForm
+from confirmations.models import Application, PolicyYear
+from enrollment.masking import mask_id_number, mask_name
+
+SESSION_STUDENT = "student"
+SESSION_CODE = "student_code"
+SESSION_RECORD = "student_record"
+
+
+def _client_ip(request: HttpRequest) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def student_required(view: Callable) -> Callable:
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        student = request.session.get(SESSION_STUDENT)
+        if not student:
+            return redirect(f"{reverse('student:identify')}?next={request.path}")
+        request.student = student
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _policy_year_or_page(request: HttpRequest) -> PolicyYear | HttpResponse:
+    year = PolicyYear.current()
+    if year is None:
+        return render(
+            request,
+            "confirmations/message.html",
+            {"title": "暂未开放", "message": "本年度新生参保确认尚未开放，请留意院校通知。"},
+        )
+    return year
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "confirmations/home.html", {"policy_year": PolicyYear.current()})
+
+
+@require_http_methods(["GET", "POST"])
+def identify(request: HttpRequest) -> HttpResponse:
+    form = IdentifyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            sent = otp.code_request(
+                name=form.cleaned_data["name"],
+                id_number=form.cleaned_data["id_number"],
+                client_ip=_client_ip(request),
+            )
+        except otp.RateLimited as limited:
+            form.add_error(None, limited.message)
+        else:
+            request.session[SESSION_CODE] = {
+                "code_id": sent.code_id,
+                "id_number": otp.normalize_id_number(form.cleaned_data["id_number"]),
+                "name": form.cleaned_data["name"].strip(),
+                "next": _safe_next(request.POST.get("next")),
+            }
+            return redirect("student:verify")
+    return render(
+        request, "confirmations/identify.html", {"form": form, "next": request.GET.get("next", "")}
+    )
+
+
+def _safe_next(value: str | None) -> str:
+    return value if value and value.startswith("/student/") else reverse("student:start")
+
+
+@require_http_methods(["GET", "POST"])
+def verify(request: HttpRequest) -> HttpResponse:
+    pending = request.session.get(SESSION_CODE)
+    if not pending:
+        return redirect("student:identify")
+    form = CodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if otp.code_verify(
+            code_id=pending["code_id"],
+            id_number=pending["id_number"],
+            code=form.cleaned_data["code"],
+        ):
+            request.session.cycle_key()
+            request.session.pop(SESSION_CODE, None)
+            request.session[SESSION_STUDENT] = {
+                "id_number": pending["id_number"],
+                "name": pending["name"],
+            }
+            request.session.set_expiry(settings.STUDENT_SESSION_SECONDS)
+            return redirect(pending["next"])
+        form.add_error("code", "验证码错误或已过期，请重新输入或重新获取")
+    return render(request, "confirmations/verify.html", {"form": form})
+
+
+@require_POST
+def sign_out(request: HttpRequest) -> HttpResponse:
+    request.session.flush()
+    return redirect("student:home")
+
+
+@student_required
+def start(request: HttpRequest) -> HttpResponse:
+    """立即办理: route by the student's state for the policy year."""
+    policy_year = _policy_year_or_page(request)
+    if isinstance(policy_year, HttpResponse):
+        return policy_year
+    state = selectors.student_state(request.student["id_number"], policy_year)
+    if state.live is not None and state.live.is_pending:
+        return render(request, "confirmations/pending_notice.html", {"application": state.live})
+    if state.live is not None or (state.latest_failed and not state.can_reapply):
+        return redirect(
+            "student:result", approval_number=(state.live or state.latest_failed).approval_number
+        )
+    if not policy_year.is_open():
+        return render(
+            request,
+            "confirmations/message.html",
+            {
+                "title": "参保确认已暂停",
+                "message": f"{policy_year.next_year} 年度居民医保集中参保缴费期已开始，新生参保确认已暂停。"
+                "请按院校通知参加集中参保申报。",
+            },
+        )
+    records = selectors.records_for_student(request.student, policy_year)
+    if not records:
+        return render(
+            request,
+            "confirmations/message.html",
+            {
+                "title": "未找到您的报到注册信息",
+                "message": "院校尚未上传您的报到注册信息，或信息与您填写的姓名不一致。请联系院校医保经办老师。",
+            },
+        )
+    if len(records) == 1:
+        request.session[SESSION_RECORD] = records[0].pk
+        return redirect("student:record")
+    return redirect("student:school")
+
+
+@student_required
+@require_http_methods(["GET", "POST"])
+def choose_school(request: HttpRequest) -> HttpResponse:
+    policy_year = _policy_year_or_page(request)
+    if isinstance(policy_year, HttpResponse):
+        return policy_year
+    records = selectors.records_for_student(request.student, policy_year)
+    if request.method == "POST":
+        chosen = next((r for r in records if str(r.pk) == request.POST.get("record")), None)
+        if chosen is not None:
+            request.session[SESSION_RECORD] = chosen.pk
+            return redirect("student:record")
+    return render(request, "confirmations/choose_school.html", {"records": records})
+
+
+def _chosen_record(request: HttpRequest, policy_year: PolicyYear):
+    records = selectors.records_for_student(request.student, policy_year)
+    return next((r for r in records if r.pk == request.session.get(SESSION_RECORD)), None)
+
+
+@student_required
+def check_record(request: HttpRequest) -> HttpResponse:
+    policy_year = _policy_year_or_page(request)
+    if isinstance(policy_year, HttpResponse):
+        return policy_year
+    record = _chosen_record(request, policy_year)
+    if record is None:
+        return redirect("student:start")
+    return render(
+        request,
+        "confirmations/check_record.html",
+        {
+            "record": record,
+            "masked_name": mask_name(record.name),
+            "masked_id": mask_id_number(record.id_number),
+        },
+    )
+
+
+@student_required
+@require_http_methods(["GET", "POST"])
+def pledge(request: HttpRequest) -> HttpResponse:
+    policy_year = _policy_year_or_page(request)
+    if isinstance(policy_year, HttpResponse):
+        return policy_year
+    record = _chosen_record(request, policy_year)
+    if record is None:
+        return redirect("student:start")
+    form = SignForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            signature = services.PledgeSignature(
+                png=services.signature_from_data_url(form.cleaned_data["signature"]),
+                client_ip=_client_ip(request),
+                user_agent=request.META.get("HTTP_USER_AGENT", ""),
+            )
+            application = services.application_submit(
+                record=record, policy_year=policy_year, signature=signature
+            )
+        except services.ConfirmationRefused as refused:
+            if refused.application is not None and refused.application.is_pending:
+                return render(
+                    request,
+                    "confirmations/pending_notice.html",
+                    {"application": refused.application},
+                )
+            form.add_error(None, refused.message)
+        else:
+            request.session.pop(SESSION_RECORD, None)
+            return redirect("student:submitted", approval_number=application.approval_number)
+    text = services.pledge_text(record, policy_year, on=timezone.localdate())
+    return render(
+        request,
+        "confirmations/pledge.html",
+        {"form": form, "pledge_text": text, "policy_year": policy_year},
+    )
+
+
+def _own_application(request: HttpRequest, approval_number: str) -> Application:
+    application = (
+        selectors.applications_of(request.student["id_number"])
+        .filter(approval_number=approval_number)
+        .first()
+    )
+    if application is None:
+        raise Http404
+    return application
+
+
+@student_required
+def submitted(request: HttpRequest, approval_number: str) -> HttpResponse:
+    application = _own_application(request, approval_number)
+    return render(request, "confirmations/submitted.html", {"application": application})
+
+
+@student_required
+def applications(request: HttpRequest) -> HttpResponse:
+    items = selectors.applications_of(request.student["id_number"]).select_related(
+        "record__school", "policy_year"
+    )
+    return render(
+        request,
+        "confirmations/applications.html",
+        {"applications": items, "any_pending": any(a.is_pending for a in items)},
+    )
+
+
+@student_required
+def result(request: HttpRequest, approval_number: str) -> HttpResponse:
+    application = _own_application(request, approval_number)
+    state = selectors.student_state(application.id_number, application.policy_year)
+    return render(
+        request,
+        "confirmations/result.html",
+        {
+            "application": application,
+            "masked_name": mask_name(application.name),
+            "masked_id": mask_id_number(application.id_number),
+            "can_reapply": application.state == Application.State.FAILED and state.can_reapply,
+        },
+    )
+
+
+@student_required
+def signed_pledge(request: HttpRequest, approval_number: str) -> HttpResponse:
+    application = _own_application(request, approval_number)
+    if not hasattr(application, "pledge"):
+        raise Http404
+    return render(
+        request,
+        "confirmations/signed_pledge.html",
+        {"application": application, "pledge": application.pledge},
+    )
+
+
+@student_required
+def signature_image(request: HttpRequest, approval_number: str) -> HttpResponse:
+    application = _own_application(request, approval_number)
+    if not hasattr(application, "pledge"):
+        raise Http404
+    response = HttpResponse(bytes(application.pledge.signature_png), content_type="image/png")
+    response["Cache-Control"] = "private, no-store"
+    return response

@@ -1,0 +1,67 @@
+/* Hand signature on a canvas with Pointer Events (finger, stylus or mouse). */
+(function () {
+  var canvas = document.getElementById("signature-pad");
+  if (!canvas) return;
+  var form = document.getElementById("sign-form");
+  var field = form.querySelector('input[name="signature"]');
+  var hint = document.getElementById("sign-hint");
+  var emptyError = document.getElementById("sign-empty");
+  var context = canvas.getContext("2d");
+  var drawing = false, inked = 0, last = null;
+
+  function resize() {
+    var ratio = Math.max(window.devicePixelRatio || 1, 1);
+    var box = canvas.getBoundingClientRect();
+    canvas.width = Math.round(box.width * ratio);
+    canvas.height = Math.round(box.height * ratio);
+    context.setTransform(ratio, 0, 0, ratio, 0, 0);
+    context.lineWidth = 2.6;
+    context.lineCap = "round";
+    context.lineJoin = "round";
+    context.strokeStyle = "#101828";
+    clear();
+  }
+  function clear() {
+    context.clearRect(0, 0, canvas.width, canvas.height);
+    inked = 0;
+    field.value = "";
+    hint.hidden = false;
+  }
+  function point(event) {
+    var box = canvas.getBoundingClientRect();
+    return { x: event.clientX - box.left, y: event.clientY - box.top };
+  }
+  canvas.addEventListener("pointerdown", function (event) {
+    event.preventDefault();
+    canvas.setPointerCapture(event.pointerId);
+    drawing = true;
+    last = point(event);
+    hint.hidden = true;
+    emptyError.hidden = true;
+  });
+  canvas.addEventListener("pointermove", function (event) {
+    if (!drawing) return;
+    event.preventDefault();
+    var next = point(event);
+    context.beginPath();
+    context.moveTo(last.x, last.y);
+    context.lineTo(next.x, next.y);
+    context.stroke();
+    inked += Math.abs(next.x - last.x) + Math.abs(next.y - last.y);
+    last = next;
+  });
+  function stop() { drawing = false; }
+  canvas.addEventListener("pointerup", stop);
+  canvas.addEventListener("pointercancel", stop);
+  document.getElementById("sign-clear").addEventListener("click", clear);
+  form.addEventListener("submit", function (event) {
+    if (inked < 30) {
+      event.preventDefault();
+      emptyError.hidden = false;
+      return;
+    }
+    field.value = canvas.toDataURL("image/png");
+  });
+  window.addEventListener("resize", function () { if (!inked) resize(); });
+  resize();
+})();

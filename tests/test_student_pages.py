@@ -1,0 +1,215 @@
+"""The freshman's journey on a phone: identify, check, sign, follow the application to its result."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.urls import reverse
+
+from confirmations.gateway import NAME_MISMATCH
+from confirmations.models import Application, CoverageRecord
+from enrollment.importer import roster_import
+
+pytestmark = pytest.mark.django_db
+
+
+def sign_in(client, row, outbox):
+    response = client.post(
+        reverse("student:identify"), {"name": row["姓名"], "id_number": row["证件号码"]}
+    )
+    assert response.url == reverse("student:verify")
+    code = re.search(r"\d{6}", outbox[-1][1]).group()
+    return client.post(reverse("student:verify"), {"code": code})
+
+
+def confirm(client, signature_data_url, capture):
+    with capture(execute=True):
+        return client.post(
+            reverse("student:pledge"), {"agree": "on", "signature": signature_data_url}
+        )
+
+
+@pytest.fixture
+def student(stored_1012, policy_year):
+    return stored_1012[0]
+
+
+def test_home_explains_and_offers_to_start(client, policy_year):
+    html = client.get(reverse("student:home")).content.decode()
+    assert "立即办理" in html and "办理须知" in html and 'name="viewport"' in html
+
+
+def test_pages_need_identification(client, policy_year):
+    response = client.get(reverse("student:start"))
+    assert response.status_code == 302 and response.url.startswith(reverse("student:identify"))
+
+
+def test_demo_student_goes_from_identification_to_account_created(
+    client, student, _sms_outbox, signature_data_url, django_capture_on_commit_callbacks
+):
+    response = sign_in(client, student, _sms_outbox)
+    assert response.url == reverse("student:start")
+    response = client.get(response.url)
+    assert response.url == reverse("student:record")
+    html = client.get(response.url).content.decode()
+    assert "*" + student["姓名"][-1] in html  # masked name
+    assert student["证件号码"][:3] + "*****" + student["证件号码"][-2:] in html
+    assert student["证件号码"] not in html and student["学号"] in html
+
+    pledge_page = client.get(reverse("student:pledge")).content.decode()
+    assert "自愿参保承诺书" in pledge_page and "signature-pad" in pledge_page
+
+    response = confirm(client, signature_data_url, django_capture_on_commit_callbacks)
+    application = Application.objects.get()
+    assert response.url == reverse("student:submitted", args=[application.approval_number])
+    assert "预计等待 30 分钟" in client.get(response.url).content.decode()
+
+    result = client.get(
+        reverse("student:result", args=[application.approval_number])
+    ).content.decode()
+    assert "建账成功" in result
+    assert f"{application.benefit_start:%Y-%m-%d} 至 {application.benefit_end:%Y-%m-%d}" in result
+    assert "后可申领" in result
+
+
+def test_name_mismatch_shows_failure_with_reason(
+    client, student, _sms_outbox, signature_data_url, django_capture_on_commit_callbacks
+):
+    CoverageRecord.objects.create(
+        id_number=student["证件号码"], name="张冠李", kind="city_resident"
+    )
+    sign_in(client, student, _sms_outbox)
+    client.get(reverse("student:start"))
+    confirm(client, signature_data_url, django_capture_on_commit_callbacks)
+    application = Application.objects.get()
+    result = client.get(
+        reverse("student:result", args=[application.approval_number])
+    ).content.decode()
+    assert "建账失败" in result and NAME_MISMATCH in result
+    # 立即办理 again leads to the result page, not a new application
+    again = client.get(reverse("student:start"))
+    assert again.url == reverse("student:result", args=[application.approval_number])
+
+
+def test_pending_student_sees_the_approval_number_and_cannot_apply_again(
+    client,
+    student,
+    _sms_outbox,
+    signature_data_url,
+    django_capture_on_commit_callbacks,
+    monkeypatch,
+):
+    monkeypatch.setattr("confirmations.tasks.create_account.delay", lambda *a, **k: None)
+    sign_in(client, student, _sms_outbox)
+    client.get(reverse("student:start"))
+    confirm(client, signature_data_url, django_capture_on_commit_callbacks)
+    application = Application.objects.get()
+    html = client.get(reverse("student:start")).content.decode()
+    assert "不可重复提交" in html and application.approval_number in html
+    html = client.get(reverse("student:applications")).content.decode()
+    assert "已申请待审核" in html and 'http-equiv="refresh"' in html
+    # A second signed pledge posted directly is refused too
+    confirm(client, signature_data_url, django_capture_on_commit_callbacks)
+    assert Application.objects.count() == 1
+
+
+def test_student_on_two_rosters_chooses_the_school(
+    client,
+    student,
+    registry,
+    filer_1014,
+    year,
+    workbook,
+    _sms_outbox,
+    signature_data_url,
+    django_capture_on_commit_callbacks,
+):
+    roster_import(
+        content=workbook([dict(student, 总分校编码="101400")]),
+        school=registry["schools"]["1014"],
+        year=year,
+        user=filer_1014,
+        commit=True,
+    )
+    sign_in(client, student, _sms_outbox)
+    assert client.get(reverse("student:start")).url == reverse("student:school")
+    page = client.get(reverse("student:school"))
+    assert [r.school.code for r in page.context["records"]] == ["1012", "1014"]
+    chosen = page.context["records"][1]
+    client.post(reverse("student:school"), {"record": chosen.pk})
+    confirm(client, signature_data_url, django_capture_on_commit_callbacks)
+    assert Application.objects.get().record.school.code == "1014"
+
+
+def test_empty_signature_is_refused_on_the_page(client, student, _sms_outbox):
+    sign_in(client, student, _sms_outbox)
+    client.get(reverse("student:start"))
+    response = client.post(reverse("student:pledge"), {"agree": "on", "signature": ""})
+    assert response.status_code == 200 and "签名" in response.content.decode()
+    assert not Application.objects.exists()
+
+
+def test_unchecked_agreement_is_refused(client, student, _sms_outbox, signature_data_url):
+    sign_in(client, student, _sms_outbox)
+    client.get(reverse("student:start"))
+    response = client.post(reverse("student:pledge"), {"signature": signature_data_url})
+    assert "请先阅读承诺书并勾选同意" in response.content.decode()
+
+
+def test_wrong_name_reaches_the_same_code_page_and_never_signs_in(client, student, _sms_outbox):
+    response = client.post(
+        reverse("student:identify"), {"name": "不是本人", "id_number": student["证件号码"]}
+    )
+    assert response.url == reverse("student:verify")
+    response = client.post(reverse("student:verify"), {"code": "123456"})
+    assert "验证码错误或已过期" in response.content.decode()
+    assert client.get(reverse("student:start")).status_code == 302
+
+
+def test_closed_channel_explains_itself(client, student, _sms_outbox, policy_year):
+    from django.utils import timezone
+
+    policy_year.enrollment_period_opens = timezone.localdate()
+    policy_year.save()
+    sign_in(client, student, _sms_outbox)
+    html = client.get(reverse("student:start")).content.decode()
+    assert "参保确认已暂停" in html
+
+
+def test_signed_pledge_can_be_viewed_and_printed(
+    client,
+    student,
+    _sms_outbox,
+    signature_data_url,
+    signature_png,
+    django_capture_on_commit_callbacks,
+):
+    sign_in(client, student, _sms_outbox)
+    client.get(reverse("student:start"))
+    confirm(client, signature_data_url, django_capture_on_commit_callbacks)
+    application = Application.objects.get()
+    html = client.get(
+        reverse("student:signed_pledge", args=[application.approval_number])
+    ).content.decode()
+    assert application.pledge.content_hash in html and "window.print()" in html
+    image = client.get(reverse("student:signature", args=[application.approval_number]))
+    assert image["Content-Type"] == "image/png" and image.content == signature_png
+
+
+def test_another_students_application_is_not_found(
+    client,
+    stored_1012,
+    policy_year,
+    _sms_outbox,
+    signature_data_url,
+    django_capture_on_commit_callbacks,
+):
+    sign_in(client, stored_1012[0], _sms_outbox)
+    client.get(reverse("student:start"))
+    confirm(client, signature_data_url, django_capture_on_commit_callbacks)
+    theirs = Application.objects.get().approval_number
+    client.post(reverse("student:sign_out"))
+    sign_in(client, stored_1012[1], _sms_outbox)
+    assert client.get(reverse("student:result", args=[theirs])).status_code == 404
+    assert client.get(reverse("student:signature", args=[theirs])).status_code == 404

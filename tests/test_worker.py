@@ -1,0 +1,146 @@
+"""End to end with a real Celery worker process on Redis and PostgreSQL (CI runs these).
+
+Skipped where there is no Redis broker or the database is not PostgreSQL: the worker is a
+separate process, so it must reach the same test database over the network.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from config.celery import app as celery_app
+from confirmations import services
+from confirmations.models import Application, InsuranceAccount
+from enrollment.models import StudentRecord
+
+pytestmark = [
+    pytest.mark.worker,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        not os.environ.get("REDIS_URL") or "postgres" not in os.environ.get("DATABASE_URL", ""),
+        reason="needs REDIS_URL and a PostgreSQL DATABASE_URL (as in CI)",
+    ),
+]
+ROOT = Path(settings.BASE_DIR)
+
+
+@pytest.fixture
+def queue():
+    """A queue of this test's own, on the real broker, and a worker process consuming it."""
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    celery_app.conf.task_always_eager = False
+    previous = celery_app.conf.task_default_queue
+    celery_app.conf.task_default_queue = name
+    yield name
+    celery_app.conf.task_default_queue = previous
+
+
+def start_worker(queue: str) -> subprocess.Popen:
+    db = connection.settings_dict
+    env = dict(
+        os.environ,
+        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        CELERY_QUEUE=queue,
+    )
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool=solo",
+            "-Q",
+            queue,
+            "--without-heartbeat",
+            "--without-mingle",
+            "--without-gossip",
+            "--loglevel=INFO",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def wait_for_state(application: Application, *, timeout: float = 60) -> Application:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        application.refresh_from_db()
+        if application.state != Application.State.PENDING:
+            return application
+        time.sleep(0.3)
+    return application
+
+
+def stop(worker: subprocess.Popen) -> str:
+    worker.terminate()
+    try:
+        output, _ = worker.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        output, _ = worker.communicate()
+    return output
+
+
+@pytest.fixture
+def record(stored_1012, policy_year):
+    return StudentRecord.objects.get(id_number=stored_1012[0]["证件号码"])
+
+
+def test_real_worker_creates_the_account_of_a_submitted_confirmation(
+    record, policy_year, signature_png, queue
+):
+    worker = start_worker(queue)
+    try:
+        application = services.application_submit(
+            record=record,
+            policy_year=policy_year,
+            signature=services.PledgeSignature(
+                png=signature_png, client_ip=None, user_agent="test"
+            ),
+        )
+        application = wait_for_state(application)
+    finally:
+        output = stop(worker)
+    assert application.state == Application.State.CREATED, output[-3000:]
+    assert application.benefit_end == dt.date(record.enrollment_year, 12, 31)
+    assert InsuranceAccount.objects.filter(id_number=record.id_number).exists()
+
+
+def test_confirmation_whose_task_was_lost_is_recovered_by_the_sweeper(
+    record, policy_year, signature_png, queue
+):
+    with mock.patch("confirmations.tasks.create_account.delay"):  # the broker lost the message
+        application = services.application_submit(
+            record=record,
+            policy_year=policy_year,
+            signature=services.PledgeSignature(
+                png=signature_png, client_ip=None, user_agent="test"
+            ),
+        )
+    Application.objects.filter(pk=application.pk).update(
+        last_queued_at=timezone.now() - dt.timedelta(minutes=5)
+    )
+    worker = start_worker(queue)
+    try:
+        assert services.applications_requeue_stale(older_than=dt.timedelta(minutes=3)) == 1
+        application = wait_for_state(application)
+    finally:
+        output = stop(worker)
+    assert application.state == Application.State.CREATED, output[-3000:]
