@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 from playwright.sync_api import expect, sync_playwright
-
 from smoke_upload import CHROMIUM_ARGS, SHOTS
 
 
@@ -40,10 +39,15 @@ def main() -> None:
     shot = lambda page, n: page.screenshot(path=SHOTS / f"{args.tag}-{n}.png", full_page=True)  # noqa: E731
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+        )
         phone = browser.new_context(
-            viewport={"width": 360, "height": 740}, device_scale_factor=2, is_mobile=True,
-            has_touch=True, locale="zh-CN",
+            viewport={"width": 360, "height": 740},
+            device_scale_factor=2,
+            is_mobile=True,
+            has_touch=True,
+            locale="zh-CN",
         )
         page = phone.new_page()
         page.goto(args.base + "/student/")

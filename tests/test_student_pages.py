@@ -69,7 +69,8 @@ def test_demo_student_goes_from_identification_to_account_created(
         reverse("student:result", args=[application.approval_number])
     ).content.decode()
     assert "建账成功" in result
-    assert f"{application.benefit_start:%Y-%m-%d} 至 {application.benefit_end:%Y-%m-%d}" in result
+    assert f"{application.benefit_start:%Y-%m-%d}</span> 至 " in result
+    assert f"{application.benefit_end:%Y-%m-%d}</span>" in result
     assert "后可申领" in result
 
 
