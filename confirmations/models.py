@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import secrets
 import string
+import uuid
 
 from django.conf import settings
 from django.db import models
@@ -137,6 +138,14 @@ class Application(models.Model):
         related_name="confirmations_on_behalf",
     )
     paper_pledge_attested = models.BooleanField("已收到纸质承诺书", default=False)
+    batch = models.ForeignKey(
+        "BatchConfirmation",
+        verbose_name="批量代确认",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="applications",
+    )
     state = models.CharField("状态", max_length=10, choices=State, default=State.PENDING)
     failure_kind = models.CharField("失败类型", max_length=10, choices=FailureKind, blank=True)
     failure_reason = models.CharField("失败原因", max_length=200, blank=True)
@@ -258,6 +267,56 @@ class InsuranceAccount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} {self.status}"
+
+
+class BatchConfirmation(models.Model):
+    """A filer's confirmation on behalf of many students, processed by a worker."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "排队中"
+        RUNNING = "running", "正在确认"
+        DONE = "done", "已完成"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="batch_confirmations"
+    )
+    policy_year = models.ForeignKey(PolicyYear, on_delete=models.PROTECT)
+    paper_pledges_attested = models.BooleanField("已收到纸质承诺书")
+    source = models.CharField("来源", max_length=100)
+    record_ids = models.JSONField("所选记录", default=list)
+    state = models.CharField("状态", max_length=10, choices=State, default=State.QUEUED)
+    processed = models.PositiveIntegerField("已处理", default=0)
+    results = models.JSONField("结果", default=dict, blank=True)
+    created_at = models.DateTimeField("提交时间", auto_now_add=True)
+    finished_at = models.DateTimeField("完成时间", null=True, blank=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "批量代确认"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.created_by} {self.created_at:%Y-%m-%d %H:%M} ({len(self.record_ids)})"
+
+    @property
+    def total(self) -> int:
+        return len(self.record_ids)
+
+
+class Reminder(models.Model):
+    """Reminders sent to students in scope who have not confirmed."""
+
+    sent_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    school = models.ForeignKey("schools.School", on_delete=models.PROTECT)
+    recipients = models.PositiveIntegerField("发送人数", default=0)
+    created_at = models.DateTimeField("发送时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "确认提醒"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.school} {self.created_at:%Y-%m-%d %H:%M} ({self.recipients})"
 
 
 class OneTimeCode(models.Model):

@@ -15,7 +15,7 @@ from PIL import Image, ImageChops, UnidentifiedImageError
 
 from confirmations import benefits
 from confirmations.gateway import account_gateway
-from confirmations.models import Application, PolicyYear, SignedPledge
+from confirmations.models import Application, BatchConfirmation, PolicyYear, SignedPledge
 from enrollment.masking import mask_id_number
 from enrollment.models import StudentRecord
 from schools.models import User
@@ -97,6 +97,7 @@ def application_submit(
     signature: PledgeSignature | None = None,
     confirmed_by: User | None = None,
     paper_pledge_attested: bool = False,
+    batch: BatchConfirmation | None = None,
     now: dt.datetime | None = None,
 ) -> Application:
     """Confirm for one student: the application and its pledge in one transaction.
@@ -137,6 +138,7 @@ def application_submit(
                 channel=Application.Channel.ON_BEHALF if on_behalf else Application.Channel.SELF,
                 confirmed_by=confirmed_by,
                 paper_pledge_attested=paper_pledge_attested,
+                batch=batch,
                 submitted_at=now,
                 last_queued_at=now,
             )

@@ -33,7 +33,7 @@ ERRORS_PER_PAGE = 100
 RECORDS_PER_PAGE = 50
 
 
-def _xlsx_response(content: bytes, file_name: str) -> HttpResponse:
+def xlsx_response(content: bytes, file_name: str) -> HttpResponse:
     response = HttpResponse(content, content_type=XLSX)
     response["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(file_name)}"
     return response
@@ -61,7 +61,7 @@ def template_download(request: HttpRequest) -> HttpResponse:
         campuses = campuses.filter(school__code=school_code)
     codes = list(campuses.values_list("code", flat=True))
     name = f"新生名单导入模板{'-' + school_code if school_code else ''}.xlsx"
-    return _xlsx_response(workbooks.build_template(campus_codes=codes), name)
+    return xlsx_response(workbooks.build_template(campus_codes=codes), name)
 
 
 @login_required
@@ -134,7 +134,7 @@ def upload_error_workbook(request: HttpRequest, upload_id: str) -> HttpResponse:
         header=sheet.header, raw_rows=sheet.raw_rows, errors=upload.errors
     )
     stem = upload.file_name.rsplit(".", 1)[0]
-    return _xlsx_response(content, f"{stem}-错误标注.xlsx")
+    return xlsx_response(content, f"{stem}-错误标注.xlsx")
 
 
 @login_required

@@ -79,7 +79,7 @@ def build_template(*, campus_codes: Iterable[str] = ()) -> bytes:
         sheet.add_data_validation(validation)
 
     _add_codes_sheet(workbook, campus_codes)
-    return _save(workbook)
+    return save(workbook)
 
 
 def _codes_line(spec: rules.FieldSpec, codes: list[str]) -> str:
@@ -136,13 +136,7 @@ def build_error_workbook(
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("新生名单")
     sheet.freeze_panes = "A2"
-    header_cells = []
-    for name in [*header_names, ERROR_COLUMN]:
-        cell = WriteOnlyCell(sheet, value=name)
-        cell.font = _BOLD
-        cell.fill = _HEADER_FILL
-        header_cells.append(cell)
-    sheet.append(header_cells)
+    sheet.append(header_cells(sheet, [*header_names, ERROR_COLUMN]))
 
     next_row = 2
     for row_number, values in raw_rows:
@@ -156,7 +150,7 @@ def build_error_workbook(
         for name in header_names:
             index = column_of[name]
             value = values[index] if index < len(values) else None
-            cell = _text_cell(sheet, value)
+            cell = text_cell(sheet, value)
             if name in bad_columns:
                 cell.fill = _ERROR_FILL
                 cell.font = _ERROR_FONT
@@ -168,10 +162,20 @@ def build_error_workbook(
         sheet.append(cells)
         next_row += 1
     sheet.auto_filter.ref = f"A1:{get_column_letter(width + 1)}{max(next_row - 1, 1)}"
-    return _save(workbook)
+    return save(workbook)
 
 
-def _text_cell(sheet: object, value: object) -> WriteOnlyCell:
+def header_cells(sheet: object, names: Iterable[str]) -> list[WriteOnlyCell]:
+    cells = []
+    for name in names:
+        cell = WriteOnlyCell(sheet, value=name)
+        cell.font = _BOLD
+        cell.fill = _HEADER_FILL
+        cells.append(cell)
+    return cells
+
+
+def text_cell(sheet: object, value: object) -> WriteOnlyCell:
     """A cell that goes back as text: it keeps its digits and can never run as a formula."""
     if value is None:
         return WriteOnlyCell(sheet, value=None)
@@ -182,7 +186,7 @@ def _text_cell(sheet: object, value: object) -> WriteOnlyCell:
     return cell
 
 
-def _save(workbook: Workbook) -> bytes:
+def save(workbook: Workbook) -> bytes:
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()

@@ -1,0 +1,270 @@
+"""Staff writes: confirming on students' behalf, retrying, reminding (domain.md §2, §4).
+
+Every record comes through the filer scoping of `schools.scoping`; every application through
+`services.application_submit`, the same pipeline as the student's own confirmation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import logging
+import uuid
+
+import python_calamine
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from confirmations import services
+from confirmations.models import Application, BatchConfirmation, PolicyYear, Reminder
+from confirmations.sms import sms_sender
+from enrollment.masking import mask_id_number
+from enrollment.models import StudentRecord
+from enrollment.rules import normalize_header, normalize_text
+from enrollment.selectors import records_visible_to
+from schools.models import School, User
+
+logger = logging.getLogger(__name__)
+REMINDER_INTERVAL = dt.timedelta(hours=24)
+RESULT_LIST_LIMIT = 1000
+PROGRESS_EVERY = 50
+
+
+class ActionRefused(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+# --- batch confirmation -----------------------------------------------------------------------
+
+
+def batch_confirmation_create(
+    *,
+    user: User,
+    policy_year: PolicyYear,
+    record_ids: list[int],
+    attested: bool,
+    source: str,
+    not_found: list[str] | None = None,
+) -> BatchConfirmation:
+    """Record who confirms whom, after attesting the paper pledges; a worker does the rest."""
+    from confirmations.tasks import run_batch_confirmation
+
+    if not attested:
+        raise ActionRefused("请先确认已收到所选学生本人签字的纸质承诺书")
+    if not policy_year.is_open():
+        raise ActionRefused(f"{policy_year.next_year} 年度集中参保缴费期已开始，批量代确认已暂停")
+    in_scope = list(
+        records_visible_to(user)
+        .filter(pk__in=record_ids, enrollment_year=policy_year.enrollment_year)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if not in_scope:
+        if not_found:
+            raise ActionRefused(
+                f"名单中的 {len(not_found)} 个证件号码都不在您经办院校本年度的新生名单中"
+            )
+        raise ActionRefused("没有可以代确认的记录，请先勾选学生")
+    batch = BatchConfirmation.objects.create(
+        created_by=user,
+        policy_year=policy_year,
+        paper_pledges_attested=True,
+        source=source[:100],
+        record_ids=in_scope,
+        results={"not_found": (not_found or [])[:RESULT_LIST_LIMIT]},
+    )
+    run_batch_confirmation.delay_on_commit(str(batch.pk))
+    logger.info("batch confirmation %s by user %s: %s records", batch.pk, user.pk, len(in_scope))
+    return batch
+
+
+def batch_confirmation_run(*, batch_id: uuid.UUID | str) -> None:
+    """Confirm each record of a batch through the student's pipeline. Safe to run twice."""
+    claimed = BatchConfirmation.objects.filter(
+        pk=batch_id, state__in=[BatchConfirmation.State.QUEUED, BatchConfirmation.State.RUNNING]
+    ).update(state=BatchConfirmation.State.RUNNING)
+    if not claimed:
+        return
+    batch = BatchConfirmation.objects.select_related("created_by", "policy_year").get(pk=batch_id)
+    records = {
+        record.pk: record
+        for record in StudentRecord.objects.filter(pk__in=batch.record_ids).select_related("school")
+    }
+    results: dict = {
+        "confirmed": 0,
+        "already_pending": [],
+        "already_created": [],
+        "refused": [],
+        "not_found": batch.results.get("not_found", []),
+    }
+    for index, record_id in enumerate(batch.record_ids, start=1):
+        record = records.get(record_id)
+        if record is not None:
+            _confirm_one(batch, record, results)
+        if index % PROGRESS_EVERY == 0:
+            BatchConfirmation.objects.filter(pk=batch.pk).update(processed=index)
+    batch.processed = batch.total
+    batch.results = results
+    batch.state = BatchConfirmation.State.DONE
+    batch.finished_at = timezone.now()
+    batch.save()
+
+
+def _confirm_one(batch: BatchConfirmation, record: StudentRecord, results: dict) -> None:
+    who = {
+        "name": record.name,
+        "id": mask_id_number(record.id_number),
+        "student_number": record.student_number,
+    }
+    try:
+        services.application_submit(
+            record=record,
+            policy_year=batch.policy_year,
+            confirmed_by=batch.created_by,
+            paper_pledge_attested=batch.paper_pledges_attested,
+            batch=batch,
+        )
+    except services.ConfirmationRefused as refused:
+        live = refused.application
+        if live is not None and live.batch_id == batch.pk:
+            results["confirmed"] += 1  # this batch confirmed it before a restart
+        elif live is not None:
+            key = "already_pending" if live.is_pending else "already_created"
+            _append(
+                results[key],
+                {
+                    **who,
+                    "approval_number": live.approval_number,
+                    "channel": live.get_channel_display(),
+                },
+            )
+        else:
+            _append(results["refused"], {**who, "message": refused.message})
+    else:
+        results["confirmed"] += 1
+
+
+def _append(items: list, item: dict) -> None:
+    if len(items) < RESULT_LIST_LIMIT:
+        items.append(item)
+
+
+def id_numbers_from_workbook(content: bytes) -> list[str]:
+    """The ID numbers in the 证件号码 column of an uploaded list (first sheet)."""
+    try:
+        sheet = python_calamine.CalamineWorkbook.from_filelike(
+            io.BytesIO(content)
+        ).get_sheet_by_index(0)
+        rows = iter(sheet.iter_rows())
+        header = [normalize_header(value) for value in next(rows, [])]
+    except Exception as exc:  # damaged or not a spreadsheet
+        raise ActionRefused("文件无法读取，请下载名单模板，填写后以 .xlsx 格式上传") from exc
+    if "证件号码" not in header:
+        raise ActionRefused("文件第 1 行缺少“证件号码”表头，请使用名单模板")
+    column = header.index("证件号码")
+    numbers = []
+    for cells in rows:
+        value = cells[column] if column < len(cells) else None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            raise ActionRefused(
+                "证件号码列是数字格式，Excel 已截断长号码。请将该列设为文本格式后重新填写"
+            )
+        text = normalize_text(value).replace(" ", "").upper()
+        if text:
+            numbers.append(text)
+    return list(dict.fromkeys(numbers))
+
+
+def records_for_id_numbers(
+    *, user: User, school: School, policy_year: PolicyYear, id_numbers: list[str]
+) -> tuple[list[int], list[str]]:
+    """Record ids in scope for the listed ID numbers, and the (masked) numbers not found."""
+    found = dict(
+        records_visible_to(user)
+        .filter(
+            school=school, enrollment_year=policy_year.enrollment_year, id_number__in=id_numbers
+        )
+        .values_list("id_number", "pk")
+    )
+    missing = [mask_id_number(number) for number in id_numbers if number not in found]
+    return list(found.values()), missing
+
+
+# --- retry and reminders ----------------------------------------------------------------------
+
+
+def application_retry(*, user: User, application_id: int) -> Application:
+    """Queue again an application that failed for a technical reason (in the user's scope)."""
+    from confirmations.tasks import create_account
+
+    application = (
+        Application.objects.filter(pk=application_id, record__in=records_visible_to(user))
+        .select_related("policy_year")
+        .first()
+    )
+    if application is None:
+        raise ActionRefused("找不到该申请，或不在您的经办范围内")
+    if (
+        application.state != Application.State.FAILED
+        or application.failure_kind != Application.FailureKind.TECHNICAL
+    ):
+        raise ActionRefused("只有因系统原因失败的申请可以重试；业务原因请先更正信息后重新申请")
+    try:
+        with transaction.atomic():
+            Application.objects.filter(pk=application.pk).update(
+                state=Application.State.PENDING,
+                failure_kind="",
+                failure_reason="",
+                last_queued_at=timezone.now(),
+            )
+            create_account.delay_on_commit(application.pk)
+    except IntegrityError as exc:
+        raise ActionRefused("该学生已有进行中的申请，无需重试") from exc
+    application.refresh_from_db()
+    logger.info("application %s retried by user %s", application.approval_number, user.pk)
+    return application
+
+
+def reminders_send(*, user: User, school: School, policy_year: PolicyYear) -> Reminder:
+    """Remind the school's students in scope who have not confirmed; once a day per school."""
+    from confirmations.tasks import send_reminders
+
+    if not policy_year.is_open():
+        raise ActionRefused("新生参保确认已暂停，不再发送提醒")
+    since = timezone.now() - REMINDER_INTERVAL
+    recent = Reminder.objects.filter(school=school, created_at__gte=since).first()
+    if recent is not None:
+        raise ActionRefused(
+            f"{timezone.localtime(recent.created_at):%m-%d %H:%M} 已向本校 {recent.recipients} 名未确认学生发送过提醒，"
+            "24 小时内不再重复发送"
+        )
+    record_ids = list(_unconfirmed(user, school, policy_year).values_list("pk", flat=True))
+    reminder = Reminder.objects.create(sent_by=user, school=school, recipients=len(record_ids))
+    if record_ids:
+        send_reminders.delay_on_commit(reminder.pk, record_ids)
+    return reminder
+
+
+def _unconfirmed(user: User, school: School, policy_year: PolicyYear):
+    return (
+        records_visible_to(user)
+        .filter(school=school, enrollment_year=policy_year.enrollment_year, willingness="1")
+        .exclude(
+            applications__policy_year=policy_year, applications__state__in=["pending", "created"]
+        )
+    )
+
+
+def reminders_deliver(*, record_ids: list[int], policy_year: PolicyYear) -> int:
+    sender = sms_sender()
+    sent = 0
+    for record in StudentRecord.objects.filter(pk__in=record_ids).select_related("school"):
+        sender.send(
+            record.phone,
+            f"【医保新生参保】{record.name}同学，{record.school.name}提醒您尽快在随申办"
+            f"“居民医保参保确认（新生）”完成参保确认，截止 {policy_year.enrollment_period_opens:%m 月 %d 日}前。",
+        )
+        sent += 1
+    return sent

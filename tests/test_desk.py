@@ -1,0 +1,421 @@
+"""Issue 5: batch confirmation on students' behalf, the activation list and its export, the
+district handler's desk, retries, reminders, reconciliation and the query page."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+from openpyxl import Workbook, load_workbook
+
+from confirmations import services
+from confirmations.models import Application, BatchConfirmation, CoverageRecord, Reminder
+from enrollment.importer import roster_import
+from enrollment.models import StudentRecord
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def filer(client, filer_1012):
+    client.force_login(filer_1012)
+    return client
+
+
+def batch_confirm(client, capture, data, query=""):
+    with capture(execute=True):
+        return client.post(reverse("desk:batch_confirm") + query, data)
+
+
+def activation_page(client, **params):
+    return client.get(reverse("desk:activation"), params).context["page"]
+
+
+def test_filer_batch_confirms_selected_students_on_their_behalf(
+    filer, filer_1012, stored_1012, policy_year, django_capture_on_commit_callbacks
+):
+    ids = list(StudentRecord.objects.order_by("pk").values_list("pk", flat=True)[:3])
+    response = batch_confirm(
+        filer,
+        django_capture_on_commit_callbacks,
+        {"ids": ids, "attested": "on", "scope": "selected"},
+    )
+    batch = BatchConfirmation.objects.get()
+    assert response.url == reverse("desk:batch_detail", args=[batch.pk])
+    applications = Application.objects.order_by("record_id")
+    assert [a.record_id for a in applications] == ids
+    for application in applications:
+        assert application.channel == Application.Channel.ON_BEHALF
+        assert application.confirmed_by == filer_1012 and application.paper_pledge_attested
+        assert application.batch == batch
+        assert application.state == Application.State.CREATED  # the same worker created it
+    batch.refresh_from_db()
+    assert (batch.state, batch.results["confirmed"]) == ("done", 3)
+
+
+def test_batch_confirmation_requires_the_paper_pledge_attestation(
+    filer, stored_1012, policy_year, django_capture_on_commit_callbacks
+):
+    ids = list(StudentRecord.objects.values_list("pk", flat=True)[:2])
+    response = batch_confirm(
+        filer, django_capture_on_commit_callbacks, {"ids": ids, "scope": "selected"}
+    )
+    assert response.url.startswith(reverse("desk:activation"))
+    assert not Application.objects.exists() and not BatchConfirmation.objects.exists()
+
+
+def test_students_already_pending_or_created_are_reported_not_resubmitted(
+    filer, stored_1012, policy_year, signature_png, django_capture_on_commit_callbacks, monkeypatch
+):
+    first, second, third = StudentRecord.objects.order_by("pk")[:3]
+    with django_capture_on_commit_callbacks(execute=True):
+        services.application_submit(
+            record=first,
+            policy_year=policy_year,
+            signature=services.PledgeSignature(png=signature_png, client_ip=None, user_agent=""),
+        )
+    monkeypatch.setattr("confirmations.tasks.create_account.delay", lambda *a, **k: None)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.application_submit(
+            record=second,
+            policy_year=policy_year,
+            signature=services.PledgeSignature(png=signature_png, client_ip=None, user_agent=""),
+        )
+    monkeypatch.undo()
+    batch_confirm(
+        filer,
+        django_capture_on_commit_callbacks,
+        {"ids": [first.pk, second.pk, third.pk], "attested": "on"},
+    )
+    results = BatchConfirmation.objects.get().results
+    assert results["confirmed"] == 1
+    assert [item["name"] for item in results["already_created"]] == [first.name]
+    assert [item["name"] for item in results["already_pending"]] == [second.name]
+    assert Application.objects.count() == 3
+    assert Application.objects.get(record=first).channel == Application.Channel.SELF
+
+
+def test_batch_of_500_demo_students_shows_activated_and_exports_the_same_rows(
+    client,
+    filer,
+    handler_pudong,
+    school_1012,
+    filer_1012,
+    year,
+    rows_1012,
+    workbook,
+    policy_year,
+    django_capture_on_commit_callbacks,
+):
+    roster_import(
+        content=workbook(rows_1012(500)),
+        school=school_1012,
+        year=year,
+        user=filer_1012,
+        commit=True,
+    )
+    batch_confirm(
+        filer,
+        django_capture_on_commit_callbacks,
+        {"attested": "on", "scope": "all_matching"},
+        "?status=unconfirmed",
+    )
+    assert Application.objects.filter(state="created", channel="on_behalf").count() == 500
+    page = activation_page(filer, status="activated")
+    assert page.paginator.count == 500
+    assert "院校代确认" in filer.get(reverse("desk:activation")).content.decode()
+
+    exported = filer.get(reverse("desk:activation_export"), {"status": "activated"})
+    sheet = load_workbook(io.BytesIO(exported.content)).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert len(rows) == 501
+    page_rows = filer.get(reverse("desk:activation"), {"status": "activated"}).context["rows"]
+    as_text = [[value or "" for value in row] for row in rows[1:51]]  # empty cells load as None
+    assert [list(cells) for _, cells in page_rows] == as_text
+    assert {row[7] for row in rows[1:]} == {"是"} and {row[9] for row in rows[1:]} == {"院校代确认"}
+
+    client.force_login(handler_pudong)
+    assert activation_page(client).paginator.count == 0
+    other = client.get(reverse("desk:activation_export"))
+    assert len(list(load_workbook(io.BytesIO(other.content)).active.iter_rows())) == 1
+
+
+def test_handler_of_another_district_cannot_confirm_1012_students(
+    client, handler_pudong, stored_1012, policy_year, django_capture_on_commit_callbacks
+):
+    client.force_login(handler_pudong)
+    ids = list(StudentRecord.objects.values_list("pk", flat=True))
+    batch_confirm(client, django_capture_on_commit_callbacks, {"ids": ids, "attested": "on"})
+    assert not Application.objects.exists()
+
+
+def test_branch_handler_confirms_only_the_branch(
+    client, handler_xuhui, stored_1012, policy_year, django_capture_on_commit_callbacks
+):
+    client.force_login(handler_xuhui)
+    ids = list(StudentRecord.objects.values_list("pk", flat=True))
+    batch_confirm(client, django_capture_on_commit_callbacks, {"ids": ids, "attested": "on"})
+    assert set(Application.objects.values_list("record__campus_code", flat=True)) == {"101201"}
+
+
+def test_activation_list_filters_and_keeps_filters_across_pages(
+    filer, school_1012, filer_1012, year, rows_1012, workbook, policy_year
+):
+    roster_import(
+        content=workbook(rows_1012(120)),
+        school=school_1012,
+        year=year,
+        user=filer_1012,
+        commit=True,
+    )
+    page = activation_page(filer, status="unconfirmed")
+    assert page.paginator.count == 120 and page.paginator.num_pages == 3
+    html = filer.get(reverse("desk:activation"), {"status": "unconfirmed"}).content.decode()
+    assert "status=unconfirmed&amp;page=2" in html
+    assert activation_page(filer, status="activated").paginator.count == 0
+
+
+def test_activation_list_masks_id_numbers(filer, stored_1012, policy_year):
+    html = filer.get(reverse("desk:activation")).content.decode()
+    assert stored_1012[0]["证件号码"] not in html
+    assert stored_1012[0]["证件号码"][:3] + "*****" + stored_1012[0]["证件号码"][-2:] in html
+
+
+def test_exported_cells_never_run_as_formulas(filer, stored_1012, policy_year):
+    StudentRecord.objects.filter(id_number=stored_1012[0]["证件号码"]).update(
+        name='=HYPERLINK("x")', origin="+1+1"
+    )
+    exported = filer.get(reverse("desk:activation_export"))
+    sheet = load_workbook(io.BytesIO(exported.content)).active
+    cells = [cell for row in sheet.iter_rows(min_row=2) for cell in row]
+    assert all(cell.data_type != "f" for cell in cells)
+    assert '=HYPERLINK("x")' in [cell.value for cell in cells]
+
+
+def test_batch_from_uploaded_id_list(
+    filer, school_1012, stored_1012, policy_year, django_capture_on_commit_callbacks
+):
+    book = Workbook()
+    book.active.append(["证件号码", "姓名"])
+    book.active.append([stored_1012[0]["证件号码"].lower(), stored_1012[0]["姓名"]])
+    book.active.append([stored_1012[1]["证件号码"], stored_1012[1]["姓名"]])
+    book.active.append(["310104200001011234", "不在名单"])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = filer.post(
+            reverse("desk:batch_upload"),
+            {
+                "school": school_1012.pk,
+                "attested": "on",
+                "file": SimpleUploadedFile("list.xlsx", buffer.getvalue()),
+            },
+        )
+    batch = BatchConfirmation.objects.get()
+    assert response.url == reverse("desk:batch_detail", args=[batch.pk])
+    assert batch.results["confirmed"] == 2
+    assert batch.results["not_found"] == ["310*****34"]
+    html = filer.get(response.url).content.decode()
+    assert "310*****34" in html and "310104200001011234" not in html
+
+
+def test_id_list_with_numeric_ids_is_refused(filer, school_1012, stored_1012, policy_year):
+    book = Workbook()
+    book.active.append(["证件号码"])
+    book.active.append([310104200904020013])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    response = filer.post(
+        reverse("desk:batch_upload"),
+        {
+            "school": school_1012.pk,
+            "attested": "on",
+            "file": SimpleUploadedFile("list.xlsx", buffer.getvalue()),
+        },
+    )
+    assert "文本格式" in response.content.decode()
+    assert not BatchConfirmation.objects.exists()
+
+
+def test_batch_channel_closes_with_the_policy_year(
+    filer, stored_1012, policy_year, django_capture_on_commit_callbacks
+):
+    policy_year.enrollment_period_opens = timezone.localdate()
+    policy_year.save()
+    ids = list(StudentRecord.objects.values_list("pk", flat=True)[:2])
+    batch_confirm(filer, django_capture_on_commit_callbacks, {"ids": ids, "attested": "on"})
+    assert not Application.objects.exists()
+
+
+def test_desk_shows_progress_per_campus(
+    filer, stored_1012, policy_year, django_capture_on_commit_callbacks, signature_png
+):
+    records = list(StudentRecord.objects.order_by("pk"))
+    CoverageRecord.objects.create(
+        id_number=records[1].id_number, name="张冠李", kind="city_resident"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        services.application_submit(
+            record=records[0],
+            policy_year=policy_year,
+            signature=services.PledgeSignature(png=signature_png, client_ip=None, user_agent=""),
+        )
+    batch_confirm(
+        filer,
+        django_capture_on_commit_callbacks,
+        {"ids": [records[1].pk, records[2].pk], "attested": "on"},
+    )
+    progress = {
+        row["campus__code"]: row for row in filer.get(reverse("desk:desk")).context["progress"]
+    }
+    main = progress["101200"]  # records alternate campuses: 0 and 2 on 101200, 1 on 101201
+    assert (
+        main["uploaded"],
+        main["confirmed_self"],
+        main["confirmed_on_behalf"],
+        main["created"],
+    ) == (5, 1, 1, 2)
+    branch = progress["101201"]
+    assert (branch["failed"], branch["unconfirmed"]) == (1, 4)
+
+
+def test_desk_lists_failures_with_reasons(
+    filer, stored_1012, policy_year, django_capture_on_commit_callbacks
+):
+    record = StudentRecord.objects.order_by("pk").first()
+    CoverageRecord.objects.create(id_number=record.id_number, name="张冠李", kind="city_resident")
+    batch_confirm(filer, django_capture_on_commit_callbacks, {"ids": [record.pk], "attested": "on"})
+    html = filer.get(reverse("desk:desk")).content.decode()
+    assert "相同证件号存在其他医保账户但姓名不同" in html and "更正信息" in html
+
+
+def test_desk_lists_applications_pending_past_the_promise(
+    filer, stored_1012, policy_year, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr("confirmations.tasks.create_account.delay", lambda *a, **k: None)
+    record = StudentRecord.objects.order_by("pk").first()
+    batch_confirm(filer, django_capture_on_commit_callbacks, {"ids": [record.pk], "attested": "on"})
+    assert list(filer.get(reverse("desk:desk")).context["late"]) == []
+    Application.objects.update(
+        submitted_at=timezone.now() - dt.timedelta(minutes=policy_year.promised_minutes + 1)
+    )
+    late = list(filer.get(reverse("desk:desk")).context["late"])
+    assert [a.record_id for a in late] == [record.pk]
+
+
+def test_technical_failure_is_retried_with_one_click(
+    filer, stored_1012, policy_year, django_capture_on_commit_callbacks, monkeypatch
+):
+    monkeypatch.setattr("confirmations.tasks.create_account.delay", lambda *a, **k: None)
+    record = StudentRecord.objects.order_by("pk").first()
+    batch_confirm(filer, django_capture_on_commit_callbacks, {"ids": [record.pk], "attested": "on"})
+    application = Application.objects.get()
+    services.account_fail_technically(application_id=application.pk)
+    monkeypatch.undo()
+    assert "重试" in filer.get(reverse("desk:desk")).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        filer.post(reverse("desk:retry", args=[application.pk]))
+    application.refresh_from_db()
+    assert application.state == Application.State.CREATED
+
+
+def test_business_failure_cannot_be_retried(
+    filer, stored_1012, policy_year, django_capture_on_commit_callbacks
+):
+    record = StudentRecord.objects.order_by("pk").first()
+    CoverageRecord.objects.create(id_number=record.id_number, name="张冠李", kind="city_resident")
+    batch_confirm(filer, django_capture_on_commit_callbacks, {"ids": [record.pk], "attested": "on"})
+    application = Application.objects.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        filer.post(reverse("desk:retry", args=[application.pk]))
+    application.refresh_from_db()
+    assert application.state == Application.State.FAILED
+
+
+def test_reminders_go_to_unconfirmed_students_in_scope_once_a_day(
+    filer, school_1012, stored_1012, policy_year, _sms_outbox, django_capture_on_commit_callbacks
+):
+    record = StudentRecord.objects.order_by("pk").first()
+    batch_confirm(filer, django_capture_on_commit_callbacks, {"ids": [record.pk], "attested": "on"})
+    with django_capture_on_commit_callbacks(execute=True):
+        response = filer.post(reverse("desk:remind"), {"school": school_1012.pk}, follow=True)
+    assert "9 名未确认的学生" in response.content.decode()
+    assert len(_sms_outbox) == 9 and record.phone not in [phone for phone, _ in _sms_outbox]
+    assert Reminder.objects.get().recipients == 9
+    response = filer.post(reverse("desk:remind"), {"school": school_1012.pk}, follow=True)
+    assert "24 小时内不再重复发送" in response.content.decode()
+    assert len(_sms_outbox) == 9
+
+
+def test_handler_reminds_only_students_in_their_scope(
+    client,
+    handler_xuhui,
+    school_1012,
+    stored_1012,
+    policy_year,
+    _sms_outbox,
+    django_capture_on_commit_callbacks,
+):
+    client.force_login(handler_xuhui)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("desk:remind"), {"school": school_1012.pk})
+    branch_phones = set(
+        StudentRecord.objects.filter(campus_code="101201").values_list("phone", flat=True)
+    )
+    assert {phone for phone, _ in _sms_outbox} == branch_phones
+
+
+def test_reconciliation_export_per_campus(
+    filer, stored_1012, policy_year, django_capture_on_commit_callbacks
+):
+    record = StudentRecord.objects.order_by("pk").first()
+    CoverageRecord.objects.create(id_number=record.id_number, name="张冠李", kind="city_resident")
+    batch_confirm(filer, django_capture_on_commit_callbacks, {"ids": [record.pk], "attested": "on"})
+    response = filer.get(reverse("desk:reconciliation"), {"school": "1012"})
+    book = load_workbook(io.BytesIO(response.content))
+    summary = list(book["对账汇总"].iter_rows(values_only=True))
+    assert summary[0][:6] == ("院校编码", "院校名称", "总分校编码", "校区", "所在区", "名单人数")
+    by_campus = {row[2]: row for row in summary[1:]}
+    assert by_campus["101200"][5:] == (5, 0, 1, 0, 0, 1, 4)
+    failures = list(book["建账失败明细"].iter_rows(values_only=True))
+    assert (
+        failures[1][0] == record.name and failures[1][6] == "相同证件号存在其他医保账户但姓名不同"
+    )
+    assert failures[1][3] == "院校代确认"
+
+
+def test_query_page_shows_record_history_and_account(
+    filer, filer_1012, stored_1012, policy_year, django_capture_on_commit_callbacks
+):
+    record = StudentRecord.objects.order_by("pk").first()
+    batch_confirm(filer, django_capture_on_commit_callbacks, {"ids": [record.pk], "attested": "on"})
+    html = filer.get(reverse("desk:query"), {"q": record.student_number}).content.decode()
+    assert record.name in html and "院校代确认" in html and "已收纸质承诺书" in html
+    assert "大学生" in html and "建账" in html
+
+
+def test_query_page_finds_nothing_out_of_scope(client, handler_pudong, stored_1012, policy_year):
+    client.force_login(handler_pudong)
+    response = client.get(reverse("desk:query"), {"q": stored_1012[0]["学号"]})
+    assert response.context["results"] == []
+
+
+def test_batch_detail_of_another_user_is_not_found(
+    client, filer, handler_minhang, stored_1012, policy_year, django_capture_on_commit_callbacks
+):
+    ids = list(StudentRecord.objects.values_list("pk", flat=True)[:1])
+    batch_confirm(filer, django_capture_on_commit_callbacks, {"ids": ids, "attested": "on"})
+    client.force_login(handler_minhang)
+    assert (
+        client.get(
+            reverse("desk:batch_detail", args=[BatchConfirmation.objects.get().pk])
+        ).status_code
+        == 404
+    )
