@@ -4,9 +4,11 @@ from import_export.admin import ImportExportModelAdmin
 
 from confirmations.models import (
     Application,
+    BatchConfirmation,
     CoverageRecord,
     InsuranceAccount,
     PolicyYear,
+    Reminder,
     SignedPledge,
 )
 
@@ -61,3 +63,22 @@ class SignedPledgeAdmin(ReadOnlyAdmin):
 class InsuranceAccountAdmin(ReadOnlyAdmin):
     list_display = ["name", "status", "converted_from", "created_at"]
     search_fields = ["=id_number", "name"]
+
+
+@admin.register(BatchConfirmation)
+class BatchConfirmationAdmin(ReadOnlyAdmin):
+    list_display = [
+        "created_at",
+        "created_by",
+        "source",
+        "total",
+        "state",
+        "paper_pledges_attested",
+    ]
+    list_filter = ["state"]
+    exclude = ["record_ids"]
+
+
+@admin.register(Reminder)
+class ReminderAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "school", "sent_by", "recipients"]

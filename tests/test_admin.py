@@ -65,5 +65,13 @@ def test_admin_pages_load_for_city_admin(client, city_admin):
         "/admin/schools/school/",
         "/admin/schools/user/",
         "/admin/enrollment/rosterupload/",
+        "/admin/confirmations/policyyear/",
+        "/admin/confirmations/coveragerecord/",
+        "/admin/confirmations/coveragerecord/import/",
+        "/admin/confirmations/application/",
+        "/admin/confirmations/batchconfirmation/",
+        "/admin/schools/filerdesignation/",
+        "/admin/schools/district/",
+        "/admin/schools/campus/",
     ]:
         assert client.get(url).status_code == 200, url
