@@ -23,8 +23,8 @@ def mask_phone(value: str) -> str:
 
 
 def mask_name(value: str) -> str:
-    """`王阿姨` → `**姨`: only the last character stays visible, as in seed 01."""
+    """`王阿姨` → `*姨`, the seeds' form: one star, then the last character (hides the length)."""
     value = value or ""
     if len(value) <= 1:
         return value
-    return "*" * (len(value) - 1) + value[-1]
+    return "*" + value[-1]

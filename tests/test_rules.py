@@ -942,6 +942,6 @@ def test_mask_phone_keeps_last_two_of_short_numbers():
 
 
 def test_mask_name_keeps_only_last_character():
-    assert mask_name("王阿姨") == "**姨"
+    assert mask_name("王阿姨") == "*姨"
     assert mask_name("李四") == "*四"
     assert mask_name("王") == "王"
