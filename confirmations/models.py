@@ -309,6 +309,7 @@ class Reminder(models.Model):
     sent_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
     school = models.ForeignKey("schools.School", on_delete=models.PROTECT)
     recipients = models.PositiveIntegerField("发送人数", default=0)
+    record_ids = models.JSONField("提醒的记录", default=list)  # one reminder per student a day
     created_at = models.DateTimeField("发送时间", auto_now_add=True)
 
     class Meta:

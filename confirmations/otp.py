@@ -90,16 +90,18 @@ def code_verify(*, code_id: int, id_number: str, code: str) -> bool:
     """True once for the right code of a name/ID pair that matched a roster."""
     id_number = normalize_id_number(id_number)
     now = timezone.now()
-    candidate = OneTimeCode.objects.filter(
+    live = OneTimeCode.objects.filter(
         pk=code_id,
         id_number_hash=_digest("id", id_number),
         used_at__isnull=True,
         expires_at__gt=now,
         attempts__lt=VERIFY_ATTEMPTS,
-    ).first()
-    if candidate is None:
+    )
+    # Count the attempt in the same statement that checks the limit, so parallel guesses
+    # cannot all slip under it.
+    if not live.update(attempts=F("attempts") + 1):
         return False
-    OneTimeCode.objects.filter(pk=candidate.pk).update(attempts=F("attempts") + 1)
+    candidate = OneTimeCode.objects.get(pk=code_id)
     if not candidate.phone or not hmac.compare_digest(
         candidate.code_hash, _digest("code", id_number, code.strip())
     ):

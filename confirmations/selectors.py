@@ -38,14 +38,24 @@ def student_state(id_number: str, policy_year: PolicyYear) -> StudentState:
     applications = list(applications_of(id_number).filter(policy_year=policy_year))
     live = next((a for a in applications if a.state != Application.State.FAILED), None)
     failed = next((a for a in applications if a.state == Application.State.FAILED), None)
-    can_reapply = False
-    if live is None and failed is not None:
-        if failed.failure_kind == Application.FailureKind.TECHNICAL:
-            can_reapply = True
-        else:
-            record = failed.record
-            can_reapply = bool(failed.processed_at and record.updated_at > failed.processed_at)
+    can_reapply = live is None and failed is not None and reapply_allowed(failed)
     return StudentState(live=live, latest_failed=failed, can_reapply=can_reapply)
+
+
+def reapply_allowed(failed: Application) -> bool:
+    """Whether a new application may follow a failed one.
+
+    A technical failure may always be tried again; a student with employee insurance may apply
+    again once they have stopped it; any other business failure (a name mismatch) needs the
+    school to correct the record first.
+    """
+    from confirmations.gateway import EMPLOYEE_INSURANCE
+
+    if failed.failure_kind == Application.FailureKind.TECHNICAL:
+        return True
+    if failed.failure_reason == EMPLOYEE_INSURANCE:
+        return True
+    return bool(failed.processed_at and failed.record.updated_at > failed.processed_at)
 
 
 # --- staff: progress and lists, always within the user's filing scope -------------------------

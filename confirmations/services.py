@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from PIL import Image, ImageChops, UnidentifiedImageError
 
-from confirmations import benefits
+from confirmations import benefits, selectors
 from confirmations.gateway import account_gateway
 from confirmations.models import Application, BatchConfirmation, PolicyYear, SignedPledge
 from enrollment.masking import mask_id_number
@@ -128,6 +128,18 @@ def application_submit(
     live = _live_application(record.id_number, policy_year)
     if live is not None:
         raise ConfirmationRefused(_already_message(live), application=live)
+    failed = (
+        Application.objects.filter(
+            id_number=record.id_number, policy_year=policy_year, state=Application.State.FAILED
+        )
+        .select_related("record")
+        .order_by("-submitted_at")
+        .first()
+    )
+    if failed is not None and not selectors.reapply_allowed(failed):
+        raise ConfirmationRefused(
+            f"上次建账失败（{failed.failure_reason}），请院校先更正名单中的信息后再重新确认"
+        )
     try:
         with transaction.atomic():
             application = Application.objects.create(

@@ -206,6 +206,8 @@ def application_retry(*, user: User, application_id: int) -> Application:
     )
     if application is None:
         raise ActionRefused("找不到该申请，或不在您的经办范围内")
+    if not application.policy_year.is_open():
+        raise ActionRefused("下一年度集中参保缴费期已开始，不能再重试建账")
     if (
         application.state != Application.State.FAILED
         or application.failure_kind != Application.FailureKind.TECHNICAL
@@ -234,14 +236,20 @@ def reminders_send(*, user: User, school: School, policy_year: PolicyYear) -> Re
     if not policy_year.is_open():
         raise ActionRefused("新生参保确认已暂停，不再发送提醒")
     since = timezone.now() - REMINDER_INTERVAL
-    recent = Reminder.objects.filter(school=school, created_at__gte=since).first()
-    if recent is not None:
-        raise ActionRefused(
-            f"{timezone.localtime(recent.created_at):%m-%d %H:%M} 已向本校 {recent.recipients} 名未确认学生发送过提醒，"
-            "24 小时内不再重复发送"
+    recently_reminded = {
+        record_id
+        for ids in Reminder.objects.filter(school=school, created_at__gte=since).values_list(
+            "record_ids", flat=True
         )
-    record_ids = list(_unconfirmed(user, school, policy_year).values_list("pk", flat=True))
-    reminder = Reminder.objects.create(sent_by=user, school=school, recipients=len(record_ids))
+        for record_id in ids
+    }
+    candidates = list(_unconfirmed(user, school, policy_year).values_list("pk", flat=True))
+    record_ids = [pk for pk in candidates if pk not in recently_reminded]
+    if candidates and not record_ids:
+        raise ActionRefused("24 小时内已经提醒过这些未确认的学生，请明天再发送")
+    reminder = Reminder.objects.create(
+        sent_by=user, school=school, recipients=len(record_ids), record_ids=record_ids
+    )
     if record_ids:
         send_reminders.delay_on_commit(reminder.pk, record_ids)
     return reminder

@@ -19,7 +19,7 @@ from confirmations.models import Application, BatchConfirmation, InsuranceAccoun
 from confirmations.staff_forms import AttestForm, IdListForm, RecordFilterForm, SchoolForm
 from enrollment.models import StudentRecord
 from enrollment.selectors import records_search, records_visible_to
-from enrollment.views import xlsx_response
+from enrollment.views import parse_ids, xlsx_response
 from enrollment.workbooks import header_cells, save
 from schools.scoping import campuses_fileable_by, schools_fileable_by
 
@@ -129,7 +129,7 @@ def batch_confirm(request: HttpRequest) -> HttpResponse:
         record_ids = list(records.values_list("pk", flat=True))
         source = "按筛选条件全选"
     else:
-        record_ids = [int(value) for value in request.POST.getlist("ids") if value.isdigit()]
+        record_ids = parse_ids(request.POST.getlist("ids"))
         source = "勾选"
     try:
         batch = staff.batch_confirmation_create(

@@ -328,6 +328,7 @@ def _check(
     existing = _existing_records(school=school, year=year)
     bad_rows = {error.row for error in errors}
     candidates = [(row, o) for row, o in outcomes if row not in bad_rows]
+    errors.extend(_records_out_of_scope(candidates, existing, context))
     errors.extend(_student_number_conflicts(candidates, existing))
     bad_rows = {error.row for error in errors}
 
@@ -367,6 +368,30 @@ def _existing_records(*, school: School, year: int) -> dict[str, tuple]:
     )
     id_position = rules.HEADERS.index("证件号码")
     return {values[id_position]: values for values in rows}
+
+
+def _records_out_of_scope(
+    candidates: list[tuple[int, rules.RowOutcome]],
+    existing: dict[str, tuple],
+    context: rules.RowContext,
+) -> list[rules.RowError]:
+    """Rows that would overwrite a record of a campus the filer may not file for.
+
+    Without this a backup handler of one campus could move another campus's student into
+    their own scope (and see the stored values in the preview). The message names nothing.
+    """
+    campus_position = rules.HEADERS.index("总分校编码")
+    return [
+        rules.RowError(row, "证件号码", OUT_OF_SCOPE_MESSAGE)
+        for row, outcome in candidates
+        if (current := existing.get(outcome.values["id_number"])) is not None
+        and current[campus_position] not in context.fileable_campuses
+    ]
+
+
+OUT_OF_SCOPE_MESSAGE = (
+    "该学生已由本校其他校区申报，您无权修改这条记录。如需更正，请联系该校区的指定人员"
+)
 
 
 def _student_number_conflicts(

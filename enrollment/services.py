@@ -6,7 +6,8 @@ import logging
 import uuid
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
 
 from enrollment import importer, rules
@@ -63,9 +64,12 @@ def roster_upload_check(*, upload_id: uuid.UUID | str) -> None:
         RosterUpload.objects.filter(pk=upload.pk).update(state=State.FAILED)
         raise
     _store_result(upload, result)
-    upload.state = State.CHECKED
-    upload.checked_at = timezone.now()
-    upload.save()
+    # Only a check still in progress may finish: never overwrite a commit that happened since.
+    RosterUpload.objects.filter(pk=upload.pk, state=State.CHECKING).update(
+        **{name: getattr(upload, name) for name in _RESULT_FIELDS},
+        state=State.CHECKED,
+        checked_at=timezone.now(),
+    )
 
 
 def roster_upload_request_commit(*, upload: RosterUpload) -> bool:
@@ -101,9 +105,11 @@ def roster_upload_commit(*, upload_id: uuid.UUID | str) -> None:
                 commit=True,
             )
         except importer.RosterRefused as refusal:
-            upload.state = State.CHECKED
-            upload.result = {"failed": refusal.message}
-            upload.save(update_fields=["state", "result"])
+            _return_to_checked(upload, refusal.message)
+            return
+        except Exception:
+            logger.exception("roster upload %s could not be committed", upload.pk)
+            _return_to_checked(upload, "提交时系统出错，未保存任何记录，请稍后重新提交")
             return
         _store_result(upload, result)
         upload.result = {
@@ -114,6 +120,26 @@ def roster_upload_commit(*, upload_id: uuid.UUID | str) -> None:
         upload.state = State.COMMITTED
         upload.committed_at = timezone.now()
         upload.save()
+
+
+def _return_to_checked(upload: RosterUpload, message: str) -> None:
+    # roster_import ran in its own savepoint, already rolled back; the upload row is locked here.
+    upload.state = State.CHECKED
+    upload.result = {"failed": message}
+    upload.save(update_fields=["state", "result"])
+
+
+_RESULT_FIELDS = (
+    "rows_total",
+    "rows_checked",
+    "rows_valid",
+    "rows_with_errors",
+    "to_insert",
+    "to_update",
+    "unchanged",
+    "errors",
+    "changes",
+)
 
 
 def _store_result(upload: RosterUpload, result: importer.RosterResult) -> None:
@@ -152,7 +178,9 @@ def record_save(
     outcome = rules.validate_row(raw, record_context(user=user, school=school, year=year))
     errors = list(outcome.errors)
     if outcome.is_valid:
-        errors += _uniqueness_errors(outcome.values, school=school, year=year, record=record)
+        errors += _uniqueness_errors(
+            outcome.values, user=user, school=school, year=year, record=record
+        )
     if errors:
         raise RecordRejected(errors)
     campus = Campus.objects.get(code=outcome.values["campus_code"])
@@ -161,18 +189,28 @@ def record_save(
         setattr(record, attribute, value)
     record.campus = campus
     record.updated_by = user
-    record.save()
+    try:
+        with transaction.atomic():
+            record.save()
+    except IntegrityError as exc:  # a concurrent save took the ID number or student number
+        raise RecordRejected(
+            [rules.FieldError("证件号码", "刚刚有人保存了相同证件号码或学号的记录，请刷新后核对")]
+        ) from exc
     return record
 
 
 def _uniqueness_errors(
-    values: dict, *, school: School, year: int, record: StudentRecord | None
+    values: dict, *, user: User, school: School, year: int, record: StudentRecord | None
 ) -> list[rules.FieldError]:
     others = StudentRecord.objects.filter(school=school, enrollment_year=year)
     if record is not None:
         others = others.exclude(pk=record.pk)
     errors = []
-    if others.filter(id_number=values["id_number"]).exists():
+    same_person = others.filter(id_number=values["id_number"]).first()
+    in_scope = campuses_fileable_by(user).filter(pk=getattr(same_person, "campus_id", None))
+    if same_person is not None and not in_scope.exists():
+        errors.append(rules.FieldError("证件号码", importer.OUT_OF_SCOPE_MESSAGE))
+    elif same_person is not None:
         errors.append(
             rules.FieldError(
                 "证件号码", "本校本年度已有该证件号码的记录，请在列表中搜索并编辑那条记录"
@@ -197,6 +235,10 @@ def records_delete(*, user: User, record_ids: list[int]) -> DeleteResult:
     confirmed = records.filter(applications__isnull=False).distinct().count()
     deletable = records.filter(applications__isnull=True)
     count = deletable.count()
-    deletable.delete()
+    try:
+        with transaction.atomic():
+            deletable.delete()
+    except ProtectedError:  # a confirmation arrived meanwhile: delete nothing, ask again
+        return DeleteResult(deleted=0, kept_confirmed=confirmed + 1)
     logger.info("user %s deleted %s records, kept %s confirmed", user.pk, count, confirmed)
     return DeleteResult(deleted=count, kept_confirmed=confirmed)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from itertools import zip_longest
 from urllib.parse import quote
 
@@ -10,11 +11,9 @@ from django.http import (
     Http404,
     HttpRequest,
     HttpResponse,
-    HttpResponseBadRequest,
     JsonResponse,
 )
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from enrollment import importer, selectors, services, workbooks
@@ -31,6 +30,14 @@ from schools.scoping import campuses_fileable_by, schools_fileable_by
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 ERRORS_PER_PAGE = 100
 RECORDS_PER_PAGE = 50
+
+
+_ID = re.compile(r"^[0-9]{1,18}$")
+
+
+def parse_ids(values: list[str]) -> list[int]:
+    """Record ids from checkboxes; anything that is not a plain, bounded number is dropped."""
+    return [int(value) for value in values if _ID.match(value)]
 
 
 def xlsx_response(content: bytes, file_name: str) -> HttpResponse:
@@ -228,14 +235,11 @@ def record_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def record_delete(request: HttpRequest) -> HttpResponse:
-    try:
-        ids = [int(value) for value in request.POST.getlist("ids")]
-    except ValueError:
-        return HttpResponseBadRequest("记录编号无效")
+    ids = parse_ids(request.POST.getlist("ids"))
     records = selectors.records_visible_to(request.user).filter(pk__in=ids)
     if not ids or not records.exists():
         messages.error(request, "请先勾选要删除的记录")
-        return redirect(request.POST.get("next") or reverse("enrollment:record_list"))
+        return redirect("enrollment:record_list")
     if request.POST.get("confirm") != "yes":
         return render(
             request,

@@ -174,12 +174,15 @@ def test_simultaneous_submission_losing_the_race_is_reported_not_crashed(
     assert Application.objects.count() == 1
 
 
-def test_failed_application_allows_a_new_one(
+def test_name_mismatch_needs_the_record_corrected_before_a_new_application(
     record, policy_year, signature, django_capture_on_commit_callbacks
 ):
     CoverageRecord.objects.create(id_number=record.id_number, name="张冠李", kind="city_resident")
     submit(record, policy_year, signature, django_capture_on_commit_callbacks)
     CoverageRecord.objects.all().delete()
+    with pytest.raises(services.ConfirmationRefused, match="更正"):
+        submit(record, policy_year, signature, django_capture_on_commit_callbacks)
+    record.save()  # the school corrects the record
     second = submit(record, policy_year, signature, django_capture_on_commit_callbacks)
     second.refresh_from_db()
     assert second.state == Application.State.CREATED

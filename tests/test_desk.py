@@ -350,7 +350,7 @@ def test_reminders_go_to_unconfirmed_students_in_scope_once_a_day(
     assert len(_sms_outbox) == 9 and record.phone not in [phone for phone, _ in _sms_outbox]
     assert Reminder.objects.get().recipients == 9
     response = filer.post(reverse("desk:remind"), {"school": school_1012.pk}, follow=True)
-    assert "24 小时内不再重复发送" in response.content.decode()
+    assert "24 小时内已经提醒过" in response.content.decode()
     assert len(_sms_outbox) == 9
 
 
@@ -419,3 +419,69 @@ def test_batch_detail_of_another_user_is_not_found(
         ).status_code
         == 404
     )
+
+
+def test_one_handlers_reminder_does_not_block_the_rest_of_the_school(
+    filer,
+    handler_xuhui,
+    school_1012,
+    stored_1012,
+    policy_year,
+    _sms_outbox,
+    django_capture_on_commit_callbacks,
+):
+    from django.test import Client
+
+    handler = Client()  # `filer` is the default client, logged in as the school's filer
+    handler.force_login(handler_xuhui)
+    with django_capture_on_commit_callbacks(execute=True):
+        handler.post(reverse("desk:remind"), {"school": school_1012.pk})
+    assert len(_sms_outbox) == 5  # the branch's students
+    with django_capture_on_commit_callbacks(execute=True):
+        filer.post(reverse("desk:remind"), {"school": school_1012.pk})
+    assert len(_sms_outbox) == 10  # the main campus's five, nobody twice
+    assert len({phone for phone, _ in _sms_outbox}) == 10
+
+
+def test_retry_is_refused_once_the_channel_has_closed(
+    filer, stored_1012, policy_year, django_capture_on_commit_callbacks, monkeypatch
+):
+    monkeypatch.setattr("confirmations.tasks.create_account.delay", lambda *a, **k: None)
+    record = StudentRecord.objects.order_by("pk").first()
+    batch_confirm(filer, django_capture_on_commit_callbacks, {"ids": [record.pk], "attested": "on"})
+    application = Application.objects.get()
+    services.account_fail_technically(application_id=application.pk)
+    policy_year.enrollment_period_opens = timezone.localdate()
+    policy_year.save()
+    filer.post(reverse("desk:retry", args=[application.pk]))
+    application.refresh_from_db()
+    assert application.state == Application.State.FAILED
+
+
+def test_malformed_ids_do_not_break_the_batch_page(
+    filer, stored_1012, policy_year, django_capture_on_commit_callbacks
+):
+    response = batch_confirm(
+        filer, django_capture_on_commit_callbacks, {"ids": ["²", "1" * 40, "x"], "attested": "on"}
+    )
+    assert response.status_code == 302
+    assert not Application.objects.exists()
+
+
+def test_name_mismatch_is_not_confirmed_again_until_the_record_is_corrected(
+    filer, stored_1012, policy_year, django_capture_on_commit_callbacks
+):
+    record = StudentRecord.objects.order_by("pk").first()
+    CoverageRecord.objects.create(id_number=record.id_number, name="张冠李", kind="city_resident")
+    batch_confirm(filer, django_capture_on_commit_callbacks, {"ids": [record.pk], "attested": "on"})
+    batch_confirm(filer, django_capture_on_commit_callbacks, {"ids": [record.pk], "attested": "on"})
+    assert Application.objects.count() == 1
+    assert (
+        "更正"
+        in BatchConfirmation.objects.order_by("created_at").last().results["refused"][0]["message"]
+    )
+    CoverageRecord.objects.all().delete()
+    record.name = record.name  # the school corrects (saves) the record
+    record.save()
+    batch_confirm(filer, django_capture_on_commit_callbacks, {"ids": [record.pk], "attested": "on"})
+    assert Application.objects.filter(state="created").count() == 1

@@ -337,3 +337,17 @@ def test_logs_never_contain_id_or_phone(school_1012, filer_1012, year, rows_1012
     for row in rows:
         assert row["证件号码"] not in text
         assert row["联系电话"] not in text
+
+
+def test_backup_handler_cannot_take_over_another_campus_record(
+    school_1012, filer_1012, handler_xuhui, year, rows_1012, workbook
+):
+    rows = rows_1012(2)
+    run(workbook(rows), school_1012, filer_1012, year, commit=True)
+    main_campus_row = next(row for row in rows if row["总分校编码"] == "101200")
+    takeover = dict(main_campus_row, 总分校编码="101201", 联系电话="13700000000")
+    result = run(workbook([takeover]), school_1012, handler_xuhui, year, commit=True)
+    assert [(e.row, e.column) for e in result.errors] == [(2, "证件号码")]
+    assert result.changes == [] and main_campus_row["联系地址"] not in str(result.as_dict())
+    record = StudentRecord.objects.get(id_number=main_campus_row["证件号码"])
+    assert (record.campus_code, record.phone) == ("101200", main_campus_row["联系电话"])

@@ -195,3 +195,24 @@ def test_batch_delete_ignores_records_out_of_scope(client, handler_xuhui, stored
     )
     assert StudentRecord.objects.filter(pk__in=out_of_scope).count() == 2
     assert not StudentRecord.objects.filter(pk__in=in_scope).exists()
+
+
+def test_delete_with_malformed_ids_is_not_a_server_error(client, filer_1012, stored):
+    client.force_login(filer_1012)
+    response = client.post(
+        reverse("enrollment:record_delete"),
+        {"ids": ["²", "9" * 40], "next": "https://evil.example/"},
+    )
+    assert response.status_code == 302 and response.url == reverse("enrollment:record_list")
+    assert StudentRecord.objects.count() == 60
+
+
+def test_add_record_of_a_person_on_a_campus_out_of_scope_reveals_nothing(
+    client, handler_xuhui, filer_1012, stored
+):
+    client.force_login(handler_xuhui)
+    on_main_campus = next(row for row in stored if row["总分校编码"] == "101200")
+    data = form_data(dict(on_main_campus, 总分校编码="101201", 学号="NEW-9"))
+    response = client.post(reverse("enrollment:record_create"), data)
+    assert "无权修改" in response.context["form"].errors["id_number"][0]
+    assert StudentRecord.objects.get(id_number=on_main_campus["证件号码"]).campus_code == "101200"

@@ -214,3 +214,34 @@ def test_another_students_application_is_not_found(
     sign_in(client, stored_1012[1], _sms_outbox)
     assert client.get(reverse("student:result", args=[theirs])).status_code == 404
     assert client.get(reverse("student:signature", args=[theirs])).status_code == 404
+
+
+def test_student_cannot_bypass_the_reapply_rule_by_posting_the_pledge(
+    client, student, _sms_outbox, signature_data_url, django_capture_on_commit_callbacks
+):
+    CoverageRecord.objects.create(
+        id_number=student["证件号码"], name="张冠李", kind="city_resident"
+    )
+    sign_in(client, student, _sms_outbox)
+    client.get(reverse("student:start"))
+    confirm(client, signature_data_url, django_capture_on_commit_callbacks)
+    record_pk = Application.objects.get().record_id
+    client.post(reverse("student:school"), {"record": record_pk})
+    response = confirm(client, signature_data_url, django_capture_on_commit_callbacks)
+    assert "更正" in response.content.decode()
+    assert Application.objects.count() == 1
+
+
+def test_student_with_employee_insurance_may_apply_again_after_stopping_it(
+    client, student, _sms_outbox, signature_data_url, django_capture_on_commit_callbacks
+):
+    CoverageRecord.objects.create(
+        id_number=student["证件号码"], name=student["姓名"], kind="employee"
+    )
+    sign_in(client, student, _sms_outbox)
+    client.get(reverse("student:start"))
+    confirm(client, signature_data_url, django_capture_on_commit_callbacks)
+    CoverageRecord.objects.all().delete()  # employee insurance stopped
+    assert client.get(reverse("student:start")).url == reverse("student:record")
+    confirm(client, signature_data_url, django_capture_on_commit_callbacks)
+    assert Application.objects.filter(state="created").count() == 1

@@ -280,3 +280,28 @@ def test_template_download_has_18_text_columns_and_code_lists(filer_client, regi
 def test_dashboard_lists_campuses_in_scope_with_counts(filer_client, registry):
     html = filer_client.get(reverse("enrollment:dashboard")).content.decode()
     assert "101200" in html and "101201" in html and "101300" not in html
+
+
+def test_unexpected_commit_error_returns_the_upload_to_checked(
+    filer_client,
+    django_capture_on_commit_callbacks,
+    school_1012,
+    year,
+    rows_1012,
+    workbook,
+    monkeypatch,
+):
+    upload(
+        filer_client, django_capture_on_commit_callbacks, school_1012, year, workbook(rows_1012(2))
+    )
+    stored = RosterUpload.objects.get()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr("enrollment.importer._store", broken)
+    with django_capture_on_commit_callbacks(execute=True):
+        filer_client.post(reverse("enrollment:upload_commit", args=[stored.pk]))
+    stored.refresh_from_db()
+    assert stored.state == RosterUpload.State.CHECKED and "系统出错" in stored.result["failed"]
+    assert StudentRecord.objects.count() == 0
