@@ -42,3 +42,12 @@ def test_missing_secret_key_without_debug_stops_the_start(settings):
     )
     assert completed.returncode != 0
     assert "SECRET_KEY must be set" in completed.stderr
+
+
+def test_deploy_check_warns_about_the_development_sms_sender(settings):
+    from confirmations.checks import sms_sender_is_real
+
+    settings.SMS_SENDER = "confirmations.sms.LogSender"
+    assert [w.id for w in sms_sender_is_real()] == ["confirmations.W001"]
+    settings.SMS_SENDER = "deployment.sms.Gateway"
+    assert sms_sender_is_real() == []
