@@ -135,6 +135,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "confirmations.tasks.requeue_stale_applications",
         "schedule": 60.0,
     },
+    "requeue-stale-uploads": {
+        "task": "enrollment.tasks.requeue_stale_uploads",
+        "schedule": 60.0,
+    },
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -289,6 +289,7 @@ class BatchConfirmation(models.Model):
     processed = models.PositiveIntegerField("已处理", default=0)
     results = models.JSONField("结果", default=dict, blank=True)
     created_at = models.DateTimeField("提交时间", auto_now_add=True)
+    last_queued_at = models.DateTimeField("最近排队时间", default=timezone.now)
     finished_at = models.DateTimeField("完成时间", null=True, blank=True)
 
     class Meta:

@@ -112,6 +112,22 @@ def batch_confirmation_run(*, batch_id: uuid.UUID | str) -> None:
     batch.save()
 
 
+def batches_requeue_stale(*, older_than: dt.timedelta) -> int:
+    """Queue again batches that never started (a lost task, a broker outage)."""
+    from confirmations.tasks import run_batch_confirmation
+
+    cutoff = timezone.now() - older_than
+    stale = list(
+        BatchConfirmation.objects.filter(
+            state=BatchConfirmation.State.QUEUED, last_queued_at__lt=cutoff
+        ).values_list("pk", flat=True)[:200]
+    )
+    for pk in stale:
+        BatchConfirmation.objects.filter(pk=pk).update(last_queued_at=timezone.now())
+        run_batch_confirmation.delay(str(pk))
+    return len(stale)
+
+
 def _confirm_one(batch: BatchConfirmation, record: StudentRecord, results: dict) -> None:
     who = {
         "name": record.name,

@@ -26,7 +26,12 @@ def create_account(self, application_id: int) -> None:
 
 @shared_task
 def requeue_stale_applications() -> int:
-    return services.applications_requeue_stale(older_than=dt.timedelta(minutes=3))
+    from confirmations import staff
+
+    older_than = dt.timedelta(minutes=3)
+    return services.applications_requeue_stale(older_than=older_than) + staff.batches_requeue_stale(
+        older_than=older_than
+    )
 
 
 @shared_task(acks_late=True)

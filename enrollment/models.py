@@ -4,6 +4,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from enrollment import rules
 from schools.models import Campus, School
@@ -114,6 +115,7 @@ class RosterUpload(models.Model):
     result = models.JSONField("提交结果", default=dict, blank=True)
 
     created_at = models.DateTimeField("上传时间", auto_now_add=True)
+    last_queued_at = models.DateTimeField("最近排队时间", default=timezone.now)
     checked_at = models.DateTimeField("检查完成时间", null=True, blank=True)
     committed_at = models.DateTimeField("提交时间", null=True, blank=True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import uuid
 from dataclasses import dataclass
@@ -79,7 +80,7 @@ def roster_upload_request_commit(*, upload: RosterUpload) -> bool:
     with transaction.atomic():
         moved = RosterUpload.objects.filter(
             pk=upload.pk, state=State.CHECKED, rows_valid__gt=0
-        ).update(state=State.COMMITTING)
+        ).update(state=State.COMMITTING, last_queued_at=timezone.now())
         if moved:
             commit_roster_upload.delay_on_commit(str(upload.pk))
     return bool(moved)
@@ -120,6 +121,28 @@ def roster_upload_commit(*, upload_id: uuid.UUID | str) -> None:
         upload.state = State.COMMITTED
         upload.committed_at = timezone.now()
         upload.save()
+
+
+def uploads_requeue_stale(*, older_than: dt.timedelta) -> int:
+    """Queue again uploads whose check or commit never started (a lost task, a broker outage).
+
+    Both tasks are safe to run twice: the check claims its state, the commit locks the upload.
+    """
+    from enrollment.tasks import check_roster_upload, commit_roster_upload
+
+    cutoff = timezone.now() - older_than
+    stale = list(
+        RosterUpload.objects.filter(
+            state__in=[State.QUEUED, State.COMMITTING], last_queued_at__lt=cutoff
+        ).values_list("pk", "state")[:200]
+    )
+    for pk, state in stale:
+        RosterUpload.objects.filter(pk=pk).update(last_queued_at=timezone.now())
+        task = check_roster_upload if state == State.QUEUED else commit_roster_upload
+        task.delay(str(pk))
+    if stale:
+        logger.warning("re-queued %s roster uploads", len(stale))
+    return len(stale)
 
 
 def _return_to_checked(upload: RosterUpload, message: str) -> None:

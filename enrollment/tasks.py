@@ -1,5 +1,7 @@
 """Background work for roster uploads: thin tasks that take ids and call a service."""
 
+import datetime as dt
+
 from celery import shared_task
 
 from enrollment import services
@@ -13,3 +15,8 @@ def check_roster_upload(upload_id: str) -> None:
 @shared_task(acks_late=True)
 def commit_roster_upload(upload_id: str) -> None:
     services.roster_upload_commit(upload_id=upload_id)
+
+
+@shared_task
+def requeue_stale_uploads() -> int:
+    return services.uploads_requeue_stale(older_than=dt.timedelta(minutes=3))

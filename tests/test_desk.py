@@ -485,3 +485,21 @@ def test_name_mismatch_is_not_confirmed_again_until_the_record_is_corrected(
     record.save()
     batch_confirm(filer, django_capture_on_commit_callbacks, {"ids": [record.pk], "attested": "on"})
     assert Application.objects.filter(state="created").count() == 1
+
+
+def test_batch_whose_task_was_lost_is_queued_again(
+    filer_1012, stored_1012, policy_year, monkeypatch
+):
+    from confirmations import staff
+
+    monkeypatch.setattr(
+        "confirmations.tasks.run_batch_confirmation.delay_on_commit", lambda *a, **k: None
+    )
+    ids = list(StudentRecord.objects.values_list("pk", flat=True)[:2])
+    batch = staff.batch_confirmation_create(
+        user=filer_1012, policy_year=policy_year, record_ids=ids, attested=True, source="test"
+    )
+    BatchConfirmation.objects.update(last_queued_at=timezone.now() - dt.timedelta(minutes=5))
+    assert staff.batches_requeue_stale(older_than=dt.timedelta(minutes=3)) == 1
+    batch.refresh_from_db()
+    assert (batch.state, batch.results["confirmed"]) == ("done", 2)

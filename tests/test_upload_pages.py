@@ -305,3 +305,29 @@ def test_unexpected_commit_error_returns_the_upload_to_checked(
     stored.refresh_from_db()
     assert stored.state == RosterUpload.State.CHECKED and "系统出错" in stored.result["failed"]
     assert StudentRecord.objects.count() == 0
+
+
+def test_upload_whose_check_task_was_lost_is_queued_again(
+    filer_client, filer_1012, school_1012, year, rows_1012, workbook, monkeypatch
+):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from enrollment import services
+
+    monkeypatch.setattr(
+        "enrollment.tasks.check_roster_upload.delay_on_commit", lambda *a, **k: None
+    )
+    upload_ = services.roster_upload_create(
+        user=filer_1012,
+        school=school_1012,
+        year=year,
+        file_name="a.xlsx",
+        content=workbook(rows_1012(2)),
+    )
+    assert services.uploads_requeue_stale(older_than=dt.timedelta(minutes=3)) == 0
+    RosterUpload.objects.update(last_queued_at=timezone.now() - dt.timedelta(minutes=5))
+    assert services.uploads_requeue_stale(older_than=dt.timedelta(minutes=3)) == 1
+    upload_.refresh_from_db()
+    assert (upload_.state, upload_.rows_valid) == (RosterUpload.State.CHECKED, 2)
