@@ -38,15 +38,22 @@ def student_required(view: Callable) -> Callable:
     return wrapper
 
 
-def _policy_year_or_page(request: HttpRequest) -> PolicyYear | HttpResponse:
-    year = PolicyYear.current()
-    if year is None:
-        return render(
-            request,
-            "confirmations/message.html",
-            {"title": "暂未开放", "message": "本年度新生参保确认尚未开放，请留意院校通知。"},
-        )
-    return year
+def student_flow(view: Callable) -> Callable:
+    """An identified student and the current policy year (or a page saying it is not open)."""
+
+    @student_required
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        policy_year = PolicyYear.current()
+        if policy_year is None:
+            return render(
+                request,
+                "confirmations/message.html",
+                {"title": "暂未开放", "message": "本年度新生参保确认尚未开放，请留意院校通知。"},
+            )
+        return view(request, policy_year, *args, **kwargs)
+
+    return wrapper
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -112,12 +119,9 @@ def sign_out(request: HttpRequest) -> HttpResponse:
     return redirect("student:home")
 
 
-@student_required
-def start(request: HttpRequest) -> HttpResponse:
+@student_flow
+def start(request: HttpRequest, policy_year: PolicyYear) -> HttpResponse:
     """立即办理: route by the student's state for the policy year."""
-    policy_year = _policy_year_or_page(request)
-    if isinstance(policy_year, HttpResponse):
-        return policy_year
     state = selectors.student_state(request.student["id_number"], policy_year)
     if state.live is not None and state.live.is_pending:
         return render(request, "confirmations/pending_notice.html", {"application": state.live})
@@ -151,12 +155,9 @@ def start(request: HttpRequest) -> HttpResponse:
     return redirect("student:school")
 
 
-@student_required
+@student_flow
 @require_http_methods(["GET", "POST"])
-def choose_school(request: HttpRequest) -> HttpResponse:
-    policy_year = _policy_year_or_page(request)
-    if isinstance(policy_year, HttpResponse):
-        return policy_year
+def choose_school(request: HttpRequest, policy_year: PolicyYear) -> HttpResponse:
     records = selectors.records_for_student(request.student, policy_year)
     if request.method == "POST":
         chosen = next((r for r in records if str(r.pk) == request.POST.get("record")), None)
@@ -171,11 +172,8 @@ def _chosen_record(request: HttpRequest, policy_year: PolicyYear):
     return next((r for r in records if r.pk == request.session.get(SESSION_RECORD)), None)
 
 
-@student_required
-def check_record(request: HttpRequest) -> HttpResponse:
-    policy_year = _policy_year_or_page(request)
-    if isinstance(policy_year, HttpResponse):
-        return policy_year
+@student_flow
+def check_record(request: HttpRequest, policy_year: PolicyYear) -> HttpResponse:
     record = _chosen_record(request, policy_year)
     if record is None:
         return redirect("student:start")
@@ -190,12 +188,9 @@ def check_record(request: HttpRequest) -> HttpResponse:
     )
 
 
-@student_required
+@student_flow
 @require_http_methods(["GET", "POST"])
-def pledge(request: HttpRequest) -> HttpResponse:
-    policy_year = _policy_year_or_page(request)
-    if isinstance(policy_year, HttpResponse):
-        return policy_year
+def pledge(request: HttpRequest, policy_year: PolicyYear) -> HttpResponse:
     record = _chosen_record(request, policy_year)
     if record is None:
         return redirect("student:start")

@@ -50,7 +50,7 @@ def build_template(*, campus_codes: Iterable[str] = ()) -> bytes:
             hint += f"。{spec.note}"
         cell.comment = Comment(hint, "医保新生申报")
         column = sheet.column_dimensions[letter]
-        column.width = max(10, min(40, spec.width + 6))
+        column.width = max(10, min(24, spec.width + 4))
         # Text format on the column and its first rows keeps Excel from turning 18-digit
         # IDs, codes with leading zeros and dates into numbers.
         column.number_format = TEXT_FORMAT

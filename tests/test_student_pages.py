@@ -245,3 +245,9 @@ def test_student_with_employee_insurance_may_apply_again_after_stopping_it(
     assert client.get(reverse("student:start")).url == reverse("student:record")
     confirm(client, signature_data_url, django_capture_on_commit_callbacks)
     assert Application.objects.filter(state="created").count() == 1
+
+
+def test_without_a_policy_year_the_flow_says_it_is_not_open(client, stored_1012, _sms_outbox):
+    sign_in(client, stored_1012[0], _sms_outbox)
+    response = client.get(reverse("student:start"))
+    assert response.status_code == 200 and "尚未开放" in response.content.decode()
