@@ -128,6 +128,9 @@ else:
     }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", default="celery")
+# Keep a worker's database connection across tasks: Celery otherwise reconnects per task,
+# which measured at half the cost of creating an account (bench/bench_confirmations.py).
+CELERY_DB_REUSE_MAX = 1000
 CELERY_BEAT_SCHEDULE = {
     # Never lose a confirmation: applications still pending after a few minutes are queued
     # again, so a broker or worker outage delays accounts but loses none.

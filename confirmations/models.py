@@ -175,7 +175,11 @@ class Application(models.Model):
                 name="on_behalf_names_who_confirmed",
             ),
         ]
-        indexes = [models.Index(fields=["state", "last_queued_at"])]
+        indexes = [
+            models.Index(fields=["state", "last_queued_at"]),
+            # Every submission looks up the person's applications for the year, failed ones too.
+            models.Index(fields=["id_number", "policy_year"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.approval_number} {self.get_state_display()}"
