@@ -1,5 +1,6 @@
 # Two commands for a new machine: `make run` and `make test` (see README.md).
-PYTHON ?= python3.11
+# Python 3.11 (or newer 3.x, see pyproject): python3.11 when installed, else python3.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
@@ -8,7 +9,8 @@ PORT ?= 8000
 .PHONY: run test lint format bench install worker clean
 
 $(VENV)/.installed: pyproject.toml
-	@command -v $(PYTHON) >/dev/null || { echo "需要 Python 3.11（未找到 $(PYTHON)）"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || \
+		{ echo "需要 Python 3.11 (Python 3.11 is required; found: $(PYTHON))"; exit 1; }
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
