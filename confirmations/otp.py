@@ -19,6 +19,7 @@ from django.utils import timezone
 from confirmations.models import OneTimeCode
 from confirmations.sms import sms_sender
 from enrollment.models import StudentRecord
+from enrollment.rules import normalize_id_number
 
 CODE_TTL = dt.timedelta(minutes=5)
 RESEND_AFTER = dt.timedelta(seconds=60)
@@ -41,12 +42,6 @@ class CodeSent:
 def _digest(*parts: str) -> str:
     key = settings.SECRET_KEY.encode()
     return hmac.new(key, "\x1f".join(parts).encode(), hashlib.sha256).hexdigest()
-
-
-def normalize_id_number(value: str) -> str:
-    from enrollment.rules import normalize_text
-
-    return normalize_text(value).replace(" ", "").upper()
 
 
 def code_request(*, name: str, id_number: str, client_ip: str | None) -> CodeSent:

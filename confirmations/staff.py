@@ -20,7 +20,7 @@ from confirmations.models import Application, BatchConfirmation, PolicyYear, Rem
 from confirmations.sms import sms_sender
 from enrollment.masking import mask_id_number
 from enrollment.models import StudentRecord
-from enrollment.rules import normalize_header, normalize_text
+from enrollment.rules import normalize_header, normalize_id_number
 from enrollment.selectors import records_visible_to
 from schools.models import School, User
 
@@ -187,7 +187,7 @@ def id_numbers_from_workbook(content: bytes) -> list[str]:
             raise ActionRefused(
                 "证件号码列是数字格式，Excel 已截断长号码。请将该列设为文本格式后重新填写"
             )
-        text = normalize_text(value).replace(" ", "").upper()
+        text = normalize_id_number(value)
         if text:
             numbers.append(text)
     return list(dict.fromkeys(numbers))

@@ -26,10 +26,6 @@ from schools.scoping import campuses_fileable_by, schools_fileable_by
 PER_PAGE = 50
 
 
-def _policy_year(request: HttpRequest) -> PolicyYear | None:
-    return PolicyYear.current()
-
-
 def _year(policy_year: PolicyYear | None) -> int:
     return policy_year.enrollment_year if policy_year else timezone.localdate().year
 
@@ -63,7 +59,7 @@ def _query_without_page(request: HttpRequest) -> str:
 
 @login_required
 def desk(request: HttpRequest) -> HttpResponse:
-    policy_year = _policy_year(request)
+    policy_year = PolicyYear.current()
     records = records_visible_to(request.user).filter(enrollment_year=_year(policy_year))
     failed = (
         selectors.applications_in_scope(records)
@@ -87,7 +83,7 @@ def desk(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def activation(request: HttpRequest) -> HttpResponse:
-    policy_year = _policy_year(request)
+    policy_year = PolicyYear.current()
     form, records = _filtered(request, _year(policy_year))
     page = Paginator(records, PER_PAGE).get_page(request.GET.get("page"))
     return render(
@@ -110,7 +106,7 @@ def activation(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def activation_export(request: HttpRequest) -> HttpResponse:
-    _, records = _filtered(request, _year(_policy_year(request)))
+    _, records = _filtered(request, _year(PolicyYear.current()))
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     return xlsx_response(
         exports.activation_workbook(records), f"新生人员账户激活与启用情况-{stamp}.xlsx"
@@ -120,7 +116,7 @@ def activation_export(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def batch_confirm(request: HttpRequest) -> HttpResponse:
-    policy_year = _policy_year(request)
+    policy_year = PolicyYear.current()
     if policy_year is None:
         messages.error(request, "本年度参保确认尚未开放")
         return redirect("desk:activation")
@@ -148,7 +144,7 @@ def batch_confirm(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def batch_upload(request: HttpRequest) -> HttpResponse:
-    policy_year = _policy_year(request)
+    policy_year = PolicyYear.current()
     form = IdListForm(
         request.POST or None, request.FILES or None, schools=schools_fileable_by(request.user)
     )
@@ -214,7 +210,7 @@ def retry(request: HttpRequest, application_id: int) -> HttpResponse:
 @require_POST
 def remind(request: HttpRequest) -> HttpResponse:
     form = SchoolForm(request.POST, schools=schools_fileable_by(request.user))
-    policy_year = _policy_year(request)
+    policy_year = PolicyYear.current()
     if not form.is_valid() or policy_year is None:
         messages.error(request, "请选择您经办的院校")
         return redirect("desk:desk")
@@ -233,7 +229,7 @@ def remind(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def reconciliation_export(request: HttpRequest) -> HttpResponse:
-    policy_year = _policy_year(request)
+    policy_year = PolicyYear.current()
     records = records_visible_to(request.user).filter(enrollment_year=_year(policy_year))
     school_code = request.GET.get("school", "")
     if school_code:

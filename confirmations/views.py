@@ -16,6 +16,7 @@ from confirmations import otp, selectors, services
 from confirmations.forms import CodeForm, IdentifyForm, SignForm
 from confirmations.models import Application, PolicyYear
 from enrollment.masking import mask_id_number, mask_name
+from enrollment.rules import normalize_id_number
 
 SESSION_STUDENT = "student"
 SESSION_CODE = "student_code"
@@ -75,7 +76,7 @@ def identify(request: HttpRequest) -> HttpResponse:
         else:
             request.session[SESSION_CODE] = {
                 "code_id": sent.code_id,
-                "id_number": otp.normalize_id_number(form.cleaned_data["id_number"]),
+                "id_number": normalize_id_number(form.cleaned_data["id_number"]),
                 "name": form.cleaned_data["name"].strip(),
                 "next": _safe_next(request.POST.get("next")),
             }

@@ -98,7 +98,7 @@ class StudentRecordResource(resources.ModelResource):
         campus = self._campus_for(row)
         if campus is None:
             return None
-        id_number = rules.normalize_text(row.get("证件号码")).replace(" ", "").upper()
+        id_number = rules.normalize_id_number(row.get("证件号码"))
         return StudentRecord.objects.filter(
             school=campus.school, enrollment_year=self.enrollment_year, id_number=id_number
         ).first()

@@ -139,6 +139,11 @@ def normalize_text(value: object) -> str:
     return unicodedata.normalize("NFKC", str(value)).translate(_INVISIBLE).strip()
 
 
+def normalize_id_number(value: object) -> str:
+    """An ID number as stored: half-width, no whitespace anywhere, letters upper-case (x → X)."""
+    return _WHITESPACE.sub("", normalize_text(value)).upper()
+
+
 def normalize_header(value: object) -> str:
     """Headers that differ only by spaces or full-width characters are the same header."""
     return _WHITESPACE.sub("", normalize_text(value))
@@ -158,7 +163,7 @@ def _normalize_field(attribute: str, raw: object) -> str:
             year, month, day = match.groups()
             text = f"{year}{int(month):02d}{int(day):02d}"
     elif attribute == "id_number":
-        text = _WHITESPACE.sub("", text).upper()
+        text = normalize_id_number(text)
     elif attribute == "status" and len(text) == 1 and text.isdigit():
         text = "0" + text  # a spreadsheet turned 01 into 1; 10 never loses a digit
     elif attribute in {"postcode", "campus_code"} and isinstance(raw, int | float):

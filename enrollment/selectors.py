@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Count, Q, QuerySet
 
 from enrollment.models import RosterUpload, StudentRecord
-from enrollment.rules import normalize_text
+from enrollment.rules import normalize_id_number, normalize_text
 from schools.models import Campus, User
 from schools.scoping import campuses_fileable_by
 
@@ -19,7 +19,7 @@ def records_search(records: QuerySet[StudentRecord], query: str) -> QuerySet[Stu
     query = normalize_text(query)
     if not query:
         return records
-    compact = query.replace(" ", "").upper()
+    compact = normalize_id_number(query)
     return records.filter(
         Q(name__contains=query) | Q(id_number=compact) | Q(student_number__iexact=compact)
     )
