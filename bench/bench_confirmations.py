@@ -339,8 +339,8 @@ def submit(
     fixture: Fixture, broker: Broker, count: int, *, profile: bool = False, profile_top: int = 25
 ) -> Submission:
     """Step A: the filer's batch confirmation, with the batch run here instead of in a worker."""
-    from confirmations import staff, tasks
     from confirmations.models import Application, BatchConfirmation
+    from desk import services as staff
     from enrollment.models import StudentRecord
 
     assert broker.length() == 0, f"queue {broker.queue} is not empty before step A"
@@ -354,7 +354,7 @@ def submit(
     # What the desk's "select all matching → confirm" does; the batch task it would queue is
     # replaced by running `batch_confirmation_run` here, so only `create_account` is queued.
     started = time.perf_counter()
-    with mock.patch.object(tasks.run_batch_confirmation, "delay_on_commit") as queued_batch:
+    with mock.patch.object(staff, "enqueue_on_commit") as queued_batch:
         batch = staff.batch_confirmation_create(
             user=fixture.filer,
             policy_year=fixture.policy_year,
@@ -363,7 +363,7 @@ def submit(
             source="bench_confirmations",
         )
     create_seconds = time.perf_counter() - started
-    queued_batch.assert_called_once_with(str(batch.pk))
+    queued_batch.assert_called_once_with(staff.RUN_BATCH, str(batch.pk))
     assert batch.total == count, f"{batch.total} records in scope of the filer, expected {count}"
 
     sessions_before = db_sessions()

@@ -34,6 +34,8 @@ INSTALLED_APPS = [
     "schools",
     "enrollment",
     "confirmations",
+    "desk",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -136,6 +138,10 @@ CELERY_BEAT_SCHEDULE = {
     # again, so a broker or worker outage delays accounts but loses none.
     "requeue-stale-applications": {
         "task": "confirmations.tasks.requeue_stale_applications",
+        "schedule": 60.0,
+    },
+    "requeue-stale-batches": {
+        "task": "desk.tasks.requeue_stale_batches",
         "schedule": 60.0,
     },
     "requeue-stale-uploads": {

@@ -13,7 +13,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("enrollment/", include("enrollment.urls")),
     path("student/", include("confirmations.urls")),
-    path("desk/", include("confirmations.staff_urls")),
+    path("desk/", include("desk.urls")),
     path("admin/", admin.site.urls),
 ]
 

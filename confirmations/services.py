@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from PIL import Image, ImageChops, UnidentifiedImageError
 
+from config.queueing import enqueue, enqueue_on_commit
 from confirmations import benefits, selectors
 from confirmations.gateway import account_gateway
 from confirmations.models import Application, BatchConfirmation, PolicyYear, SignedPledge
@@ -24,6 +25,7 @@ logger = logging.getLogger(__name__)
 MAX_SIGNATURE_BYTES = 600 * 1024
 MIN_INK_PIXELS = 60
 TECHNICAL_FAILURE = "医保系统暂时无法建账，请稍后重试"
+CREATE_ACCOUNT = "confirmations.tasks.create_account"
 
 
 class ConfirmationRefused(Exception):
@@ -106,8 +108,6 @@ def application_submit(
     names who confirmed and that the signed paper pledge is held. The account is created by a
     worker once the transaction has committed.
     """
-    from confirmations.tasks import create_account
-
     now = now or timezone.now()
     today = timezone.localdate(now)
     if not policy_year.is_open(today):
@@ -165,7 +165,7 @@ def application_submit(
                     client_ip=signature.client_ip,
                     user_agent=signature.user_agent[:500],
                 )
-            create_account.delay_on_commit(application.pk)
+            enqueue_on_commit(CREATE_ACCOUNT, application.pk)
     except IntegrityError as exc:
         # A simultaneous submission won the unique constraint; report it like any other.
         live = _live_application(record.id_number, policy_year)
@@ -246,8 +246,6 @@ def account_fail_technically(*, application_id: int) -> None:
 
 def applications_requeue_stale(*, older_than: dt.timedelta) -> int:
     """Queue again every application still pending after `older_than` (lost task, dead worker)."""
-    from confirmations.tasks import create_account
-
     cutoff = timezone.now() - older_than
     stale = list(
         Application.objects.filter(
@@ -257,6 +255,6 @@ def applications_requeue_stale(*, older_than: dt.timedelta) -> int:
     if stale:
         Application.objects.filter(pk__in=stale).update(last_queued_at=timezone.now())
         for pk in stale:
-            create_account.delay(pk)
+            enqueue(CREATE_ACCOUNT, pk)
         logger.warning("re-queued %s pending applications", len(stale))
     return len(stale)

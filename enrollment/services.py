@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
 
+from config.queueing import enqueue, enqueue_on_commit
 from enrollment import importer, rules
 from enrollment.models import RosterUpload, StudentRecord
 from schools.models import Campus, School, User
@@ -18,18 +19,18 @@ from schools.scoping import campuses_fileable_by
 
 logger = logging.getLogger(__name__)
 State = RosterUpload.State
+CHECK_UPLOAD = "enrollment.tasks.check_roster_upload"
+COMMIT_UPLOAD = "enrollment.tasks.commit_roster_upload"
 
 
 def roster_upload_create(
     *, user: User, school: School, year: int, file_name: str, content: bytes
 ) -> RosterUpload:
     """Keep the file and queue its check once the upload is committed to the database."""
-    from enrollment.tasks import check_roster_upload
-
     upload = RosterUpload.objects.create(
         school=school, enrollment_year=year, uploaded_by=user, file_name=file_name, content=content
     )
-    check_roster_upload.delay_on_commit(str(upload.pk))
+    enqueue_on_commit(CHECK_UPLOAD, str(upload.pk))
     return upload
 
 
@@ -75,14 +76,12 @@ def roster_upload_check(*, upload_id: uuid.UUID | str) -> None:
 
 def roster_upload_request_commit(*, upload: RosterUpload) -> bool:
     """Move a checked upload to the commit queue; False when it is not (or no longer) checked."""
-    from enrollment.tasks import commit_roster_upload
-
     with transaction.atomic():
         moved = RosterUpload.objects.filter(
             pk=upload.pk, state=State.CHECKED, rows_valid__gt=0
         ).update(state=State.COMMITTING, last_queued_at=timezone.now())
         if moved:
-            commit_roster_upload.delay_on_commit(str(upload.pk))
+            enqueue_on_commit(COMMIT_UPLOAD, str(upload.pk))
     return bool(moved)
 
 
@@ -128,8 +127,6 @@ def uploads_requeue_stale(*, older_than: dt.timedelta) -> int:
 
     Both tasks are safe to run twice: the check claims its state, the commit locks the upload.
     """
-    from enrollment.tasks import check_roster_upload, commit_roster_upload
-
     cutoff = timezone.now() - older_than
     stale = list(
         RosterUpload.objects.filter(
@@ -138,8 +135,7 @@ def uploads_requeue_stale(*, older_than: dt.timedelta) -> int:
     )
     for pk, state in stale:
         RosterUpload.objects.filter(pk=pk).update(last_queued_at=timezone.now())
-        task = check_roster_upload if state == State.QUEUED else commit_roster_upload
-        task.delay(str(pk))
+        enqueue(CHECK_UPLOAD if state == State.QUEUED else COMMIT_UPLOAD, str(pk))
     if stale:
         logger.warning("re-queued %s roster uploads", len(stale))
     return len(stale)

@@ -38,7 +38,7 @@ def test_submission_creates_pending_application_with_signed_pledge(
     record, policy_year, signature, django_capture_on_commit_callbacks
 ):
     with (
-        mock.patch("confirmations.tasks.create_account.delay"),
+        mock.patch("confirmations.tasks.create_account.apply_async"),
         django_capture_on_commit_callbacks() as callbacks,
     ):
         application = services.application_submit(
@@ -128,7 +128,7 @@ def test_lapsed_coverage_gets_the_policy_years_waiting_period(
 def test_second_submission_is_refused_with_the_approval_number(
     record, policy_year, signature, django_capture_on_commit_callbacks
 ):
-    with mock.patch("confirmations.tasks.create_account.delay"):
+    with mock.patch("confirmations.tasks.create_account.apply_async"):
         first = submit(record, policy_year, signature, django_capture_on_commit_callbacks)
         with pytest.raises(services.ConfirmationRefused) as refused:
             submit(record, policy_year, signature, django_capture_on_commit_callbacks)
@@ -231,7 +231,7 @@ def test_gateway_outage_keeps_the_application_pending(
 def test_last_retry_marks_a_technical_failure(
     record, policy_year, signature, django_capture_on_commit_callbacks
 ):
-    with mock.patch("confirmations.tasks.create_account.delay"):
+    with mock.patch("confirmations.tasks.create_account.apply_async"):
         application = submit(record, policy_year, signature, django_capture_on_commit_callbacks)
     services.account_fail_technically(application_id=application.pk)
     application.refresh_from_db()
@@ -241,7 +241,7 @@ def test_last_retry_marks_a_technical_failure(
 def test_sweeper_requeues_applications_pending_too_long(
     record, policy_year, signature, django_capture_on_commit_callbacks
 ):
-    with mock.patch("confirmations.tasks.create_account.delay"):
+    with mock.patch("confirmations.tasks.create_account.apply_async"):
         application = submit(record, policy_year, signature, django_capture_on_commit_callbacks)
     Application.objects.filter(pk=application.pk).update(
         last_queued_at=timezone.now() - dt.timedelta(minutes=10)
@@ -255,7 +255,7 @@ def test_sweeper_requeues_applications_pending_too_long(
 def test_sweeper_leaves_recent_applications_alone(
     record, policy_year, signature, django_capture_on_commit_callbacks
 ):
-    with mock.patch("confirmations.tasks.create_account.delay"):
+    with mock.patch("confirmations.tasks.create_account.apply_async"):
         submit(record, policy_year, signature, django_capture_on_commit_callbacks)
     assert services.applications_requeue_stale(older_than=dt.timedelta(minutes=3)) == 0
 

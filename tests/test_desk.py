@@ -77,7 +77,7 @@ def test_students_already_pending_or_created_are_reported_not_resubmitted(
             policy_year=policy_year,
             signature=services.PledgeSignature(png=signature_png, client_ip=None, user_agent=""),
         )
-    monkeypatch.setattr("confirmations.tasks.create_account.delay", lambda *a, **k: None)
+    monkeypatch.setattr("confirmations.tasks.create_account.apply_async", lambda *a, **k: None)
     with django_capture_on_commit_callbacks(execute=True):
         services.application_submit(
             record=second,
@@ -299,7 +299,7 @@ def test_desk_lists_failures_with_reasons(
 def test_desk_lists_applications_pending_past_the_promise(
     filer, stored_1012, policy_year, monkeypatch, django_capture_on_commit_callbacks
 ):
-    monkeypatch.setattr("confirmations.tasks.create_account.delay", lambda *a, **k: None)
+    monkeypatch.setattr("confirmations.tasks.create_account.apply_async", lambda *a, **k: None)
     record = StudentRecord.objects.order_by("pk").first()
     batch_confirm(filer, django_capture_on_commit_callbacks, {"ids": [record.pk], "attested": "on"})
     assert list(filer.get(reverse("desk:desk")).context["late"]) == []
@@ -313,7 +313,7 @@ def test_desk_lists_applications_pending_past_the_promise(
 def test_technical_failure_is_retried_with_one_click(
     filer, stored_1012, policy_year, django_capture_on_commit_callbacks, monkeypatch
 ):
-    monkeypatch.setattr("confirmations.tasks.create_account.delay", lambda *a, **k: None)
+    monkeypatch.setattr("confirmations.tasks.create_account.apply_async", lambda *a, **k: None)
     record = StudentRecord.objects.order_by("pk").first()
     batch_confirm(filer, django_capture_on_commit_callbacks, {"ids": [record.pk], "attested": "on"})
     application = Application.objects.get()
@@ -446,7 +446,7 @@ def test_one_handlers_reminder_does_not_block_the_rest_of_the_school(
 def test_retry_is_refused_once_the_channel_has_closed(
     filer, stored_1012, policy_year, django_capture_on_commit_callbacks, monkeypatch
 ):
-    monkeypatch.setattr("confirmations.tasks.create_account.delay", lambda *a, **k: None)
+    monkeypatch.setattr("confirmations.tasks.create_account.apply_async", lambda *a, **k: None)
     record = StudentRecord.objects.order_by("pk").first()
     batch_confirm(filer, django_capture_on_commit_callbacks, {"ids": [record.pk], "attested": "on"})
     application = Application.objects.get()
@@ -490,11 +490,9 @@ def test_name_mismatch_is_not_confirmed_again_until_the_record_is_corrected(
 def test_batch_whose_task_was_lost_is_queued_again(
     filer_1012, stored_1012, policy_year, monkeypatch
 ):
-    from confirmations import staff
+    from desk import services as staff
 
-    monkeypatch.setattr(
-        "confirmations.tasks.run_batch_confirmation.delay_on_commit", lambda *a, **k: None
-    )
+    monkeypatch.setattr("desk.services.enqueue_on_commit", lambda *a, **k: None)
     ids = list(StudentRecord.objects.values_list("pk", flat=True)[:2])
     batch = staff.batch_confirmation_create(
         user=filer_1012, policy_year=policy_year, record_ids=ids, attested=True, source="test"

@@ -101,7 +101,7 @@ def test_pending_student_sees_the_approval_number_and_cannot_apply_again(
     django_capture_on_commit_callbacks,
     monkeypatch,
 ):
-    monkeypatch.setattr("confirmations.tasks.create_account.delay", lambda *a, **k: None)
+    monkeypatch.setattr("confirmations.tasks.create_account.apply_async", lambda *a, **k: None)
     sign_in(client, student, _sms_outbox)
     client.get(reverse("student:start"))
     confirm(client, signature_data_url, django_capture_on_commit_callbacks)

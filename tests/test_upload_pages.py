@@ -316,9 +316,7 @@ def test_upload_whose_check_task_was_lost_is_queued_again(
 
     from enrollment import services
 
-    monkeypatch.setattr(
-        "enrollment.tasks.check_roster_upload.delay_on_commit", lambda *a, **k: None
-    )
+    monkeypatch.setattr("enrollment.services.enqueue_on_commit", lambda *a, **k: None)
     upload_ = services.roster_upload_create(
         user=filer_1012,
         school=school_1012,

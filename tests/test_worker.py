@@ -126,7 +126,9 @@ def test_real_worker_creates_the_account_of_a_submitted_confirmation(
 def test_confirmation_whose_task_was_lost_is_recovered_by_the_sweeper(
     record, policy_year, signature_png, queue
 ):
-    with mock.patch("confirmations.tasks.create_account.delay"):  # the broker lost the message
+    with mock.patch(
+        "confirmations.tasks.create_account.apply_async"
+    ):  # the broker lost the message
         application = services.application_submit(
             record=record,
             policy_year=policy_year,

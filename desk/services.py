@@ -15,6 +15,7 @@ import python_calamine
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from config.queueing import enqueue, enqueue_on_commit
 from confirmations import services
 from confirmations.models import Application, BatchConfirmation, PolicyYear, Reminder
 from confirmations.sms import sms_sender
@@ -28,6 +29,8 @@ logger = logging.getLogger(__name__)
 REMINDER_INTERVAL = dt.timedelta(hours=24)
 RESULT_LIST_LIMIT = 1000
 PROGRESS_EVERY = 50
+RUN_BATCH = "desk.tasks.run_batch_confirmation"
+SEND_REMINDERS = "desk.tasks.send_reminders"
 
 
 class ActionRefused(Exception):
@@ -49,8 +52,6 @@ def batch_confirmation_create(
     not_found: list[str] | None = None,
 ) -> BatchConfirmation:
     """Record who confirms whom, after attesting the paper pledges; a worker does the rest."""
-    from confirmations.tasks import run_batch_confirmation
-
     if not attested:
         raise ActionRefused("请先确认已收到所选学生本人签字的纸质承诺书")
     if not policy_year.is_open():
@@ -75,7 +76,7 @@ def batch_confirmation_create(
         record_ids=in_scope,
         results={"not_found": (not_found or [])[:RESULT_LIST_LIMIT]},
     )
-    run_batch_confirmation.delay_on_commit(str(batch.pk))
+    enqueue_on_commit(RUN_BATCH, str(batch.pk))
     logger.info("batch confirmation %s by user %s: %s records", batch.pk, user.pk, len(in_scope))
     return batch
 
@@ -114,8 +115,6 @@ def batch_confirmation_run(*, batch_id: uuid.UUID | str) -> None:
 
 def batches_requeue_stale(*, older_than: dt.timedelta) -> int:
     """Queue again batches that never started (a lost task, a broker outage)."""
-    from confirmations.tasks import run_batch_confirmation
-
     cutoff = timezone.now() - older_than
     stale = list(
         BatchConfirmation.objects.filter(
@@ -124,7 +123,7 @@ def batches_requeue_stale(*, older_than: dt.timedelta) -> int:
     )
     for pk in stale:
         BatchConfirmation.objects.filter(pk=pk).update(last_queued_at=timezone.now())
-        run_batch_confirmation.delay(str(pk))
+        enqueue(RUN_BATCH, str(pk))
     return len(stale)
 
 
@@ -213,8 +212,6 @@ def records_for_id_numbers(
 
 def application_retry(*, user: User, application_id: int) -> Application:
     """Queue again an application that failed for a technical reason (in the user's scope)."""
-    from confirmations.tasks import create_account
-
     application = (
         Application.objects.filter(pk=application_id, record__in=records_visible_to(user))
         .select_related("policy_year")
@@ -237,7 +234,7 @@ def application_retry(*, user: User, application_id: int) -> Application:
                 failure_reason="",
                 last_queued_at=timezone.now(),
             )
-            create_account.delay_on_commit(application.pk)
+            enqueue_on_commit(services.CREATE_ACCOUNT, application.pk)
     except IntegrityError as exc:
         raise ActionRefused("该学生已有进行中的申请，无需重试") from exc
     application.refresh_from_db()
@@ -247,8 +244,6 @@ def application_retry(*, user: User, application_id: int) -> Application:
 
 def reminders_send(*, user: User, school: School, policy_year: PolicyYear) -> Reminder:
     """Remind the school's students in scope who have not confirmed; once a day per school."""
-    from confirmations.tasks import send_reminders
-
     if not policy_year.is_open():
         raise ActionRefused("新生参保确认已暂停，不再发送提醒")
     since = timezone.now() - REMINDER_INTERVAL
@@ -267,7 +262,7 @@ def reminders_send(*, user: User, school: School, policy_year: PolicyYear) -> Re
         sent_by=user, school=school, recipients=len(record_ids), record_ids=record_ids
     )
     if record_ids:
-        send_reminders.delay_on_commit(reminder.pk, record_ids)
+        enqueue_on_commit(SEND_REMINDERS, reminder.pk, record_ids)
     return reminder
 
 

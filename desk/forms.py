@@ -1,6 +1,6 @@
 from django import forms
 
-from confirmations.selectors import STATUS_CHOICES
+from desk.selectors import STATUS_CHOICES
 from schools.models import Campus, School
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from confirmations import staff_views as views
+from desk import views
 
 app_name = "desk"
 

@@ -14,9 +14,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from confirmations import exports, selectors, staff
 from confirmations.models import Application, BatchConfirmation, InsuranceAccount, PolicyYear
-from confirmations.staff_forms import AttestForm, IdListForm, RecordFilterForm, SchoolForm
+from desk import exports, selectors, services
+from desk.forms import AttestForm, IdListForm, RecordFilterForm, SchoolForm
 from enrollment.models import StudentRecord
 from enrollment.selectors import records_search, records_visible_to
 from enrollment.views import parse_ids, xlsx_response
@@ -69,7 +69,7 @@ def desk(request: HttpRequest) -> HttpResponse:
     )
     return render(
         request,
-        "confirmations/desk/desk.html",
+        "desk/desk.html",
         {
             "policy_year": policy_year,
             "progress": selectors.campus_progress(records),
@@ -88,7 +88,7 @@ def activation(request: HttpRequest) -> HttpResponse:
     page = Paginator(records, PER_PAGE).get_page(request.GET.get("page"))
     return render(
         request,
-        "confirmations/desk/activation.html",
+        "desk/activation.html",
         {
             "form": form,
             "page": page,
@@ -128,14 +128,14 @@ def batch_confirm(request: HttpRequest) -> HttpResponse:
         record_ids = parse_ids(request.POST.getlist("ids"))
         source = "勾选"
     try:
-        batch = staff.batch_confirmation_create(
+        batch = services.batch_confirmation_create(
             user=request.user,
             policy_year=policy_year,
             record_ids=record_ids,
             attested=request.POST.get("attested") == "on",
             source=source,
         )
-    except staff.ActionRefused as refused:
+    except services.ActionRefused as refused:
         messages.error(request, refused.message)
         return redirect(f"{reverse('desk:activation')}?{request.GET.urlencode()}")
     return redirect("desk:batch_detail", batch_id=batch.pk)
@@ -150,14 +150,14 @@ def batch_upload(request: HttpRequest) -> HttpResponse:
     )
     if request.method == "POST" and form.is_valid() and policy_year is not None:
         try:
-            numbers = staff.id_numbers_from_workbook(form.cleaned_data["file"].read())
-            record_ids, missing = staff.records_for_id_numbers(
+            numbers = services.id_numbers_from_workbook(form.cleaned_data["file"].read())
+            record_ids, missing = services.records_for_id_numbers(
                 user=request.user,
                 school=form.cleaned_data["school"],
                 policy_year=policy_year,
                 id_numbers=numbers,
             )
-            batch = staff.batch_confirmation_create(
+            batch = services.batch_confirmation_create(
                 user=request.user,
                 policy_year=policy_year,
                 record_ids=record_ids,
@@ -165,13 +165,11 @@ def batch_upload(request: HttpRequest) -> HttpResponse:
                 source=f"导入名单 {form.cleaned_data['file'].name}",
                 not_found=missing,
             )
-        except staff.ActionRefused as refused:
+        except services.ActionRefused as refused:
             form.add_error(None, refused.message)
         else:
             return redirect("desk:batch_detail", batch_id=batch.pk)
-    return render(
-        request, "confirmations/desk/batch_upload.html", {"form": form, "policy_year": policy_year}
-    )
+    return render(request, "desk/batch_upload.html", {"form": form, "policy_year": policy_year})
 
 
 @login_required
@@ -189,15 +187,15 @@ def batch_template(request: HttpRequest) -> HttpResponse:
 @login_required
 def batch_detail(request: HttpRequest, batch_id: str) -> HttpResponse:
     batch = get_object_or_404(BatchConfirmation, pk=batch_id, created_by=request.user)
-    return render(request, "confirmations/desk/batch_detail.html", {"batch": batch})
+    return render(request, "desk/batch_detail.html", {"batch": batch})
 
 
 @login_required
 @require_POST
 def retry(request: HttpRequest, application_id: int) -> HttpResponse:
     try:
-        application = staff.application_retry(user=request.user, application_id=application_id)
-    except staff.ActionRefused as refused:
+        application = services.application_retry(user=request.user, application_id=application_id)
+    except services.ActionRefused as refused:
         messages.error(request, refused.message)
     else:
         messages.success(
@@ -215,10 +213,10 @@ def remind(request: HttpRequest) -> HttpResponse:
         messages.error(request, "请选择您经办的院校")
         return redirect("desk:desk")
     try:
-        reminder = staff.reminders_send(
+        reminder = services.reminders_send(
             user=request.user, school=form.cleaned_data["school"], policy_year=policy_year
         )
-    except staff.ActionRefused as refused:
+    except services.ActionRefused as refused:
         messages.error(request, refused.message)
     else:
         messages.success(
@@ -260,4 +258,4 @@ def query(request: HttpRequest) -> HttpResponse:
             )
             account = InsuranceAccount.objects.filter(id_number=record.id_number).first()
             results.append({"record": record, "applications": applications, "account": account})
-    return render(request, "confirmations/desk/query.html", {"q": text, "results": results})
+    return render(request, "desk/query.html", {"q": text, "results": results})
