@@ -10,7 +10,7 @@ from django.db import migrations
 FORWARD = """
 CREATE OR REPLACE FUNCTION audit_entry_append_only() RETURNS trigger AS $$
 BEGIN
-    RAISE EXCEPTION 'audit entries are append-only: % refused', TG_OP
+    RAISE EXCEPTION 'audit entries are append-only: %% refused', TG_OP
         USING ERRCODE = 'insufficient_privilege';
 END;
 $$ LANGUAGE plpgsql;
@@ -28,7 +28,7 @@ DROP FUNCTION IF EXISTS audit_entry_append_only();
 def _on_postgresql(sql: str):
     def run(apps, schema_editor) -> None:
         if schema_editor.connection.vendor == "postgresql":
-            schema_editor.execute(sql)
+            schema_editor.execute(sql)  # (%% is a literal %: execute() formats parameters)
 
     return run
 
