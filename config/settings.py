@@ -192,7 +192,7 @@ IDENTIFY_MAX_BACKOFF_SECONDS = env_int("IDENTIFY_MAX_BACKOFF_SECONDS", default=5
 
 # The audit trail finds a person by a keyed hash of their ID number, never the number itself.
 # Keep it stable: entries written under another key are not found by person.
-AUDIT_PERSON_KEY = env_str("AUDIT_PERSON_KEY", default="audit-person:" + SECRET_KEY)
+AUDIT_PERSON_KEY = env_str("AUDIT_PERSON_KEY", default="") or "audit-person:" + SECRET_KEY
 
 # Stored roster files are purged this many days after their policy year closes; counts and
 # the audit trail stay (`manage.py purge_upload_files`, daily in the beat schedule).

@@ -174,8 +174,7 @@ def test_a_user_with_entries_cannot_be_deleted_only_deactivated(export_entry, fi
 # --- the other actions on record ---------------------------------------------------------------
 
 
-def test_logins_are_recorded(client, filer_1012, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def test_logins_are_recorded(client, filer_1012):
     filer_1012.set_password("pw-for-audit-1")
     filer_1012.save()
     client.post(

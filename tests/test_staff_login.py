@@ -23,12 +23,6 @@ from tests.conftest import PASSWORD
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    """Dozens of logins per test: a fast hasher keeps them quick (the rule is the same)."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def login(client, username, password, *, address="10.1.0.1", url=None):
     return client.post(
         url or reverse("login"),
