@@ -44,10 +44,11 @@ def _locked_out(sender, request, username, ip_address, **kwargs) -> None:
 def _admin_change(sender, instance: LogEntry, created: bool, **kwargs) -> None:
     if not created:
         return
+    kind = instance.content_type
     audit_record(
         action=Action.ADMIN_CHANGE,
         actor=instance.user,
-        target=f"{instance.content_type.app_label}.{instance.content_type.model}:{instance.object_id}",
+        target=f"{kind.app_label}.{kind.model}:{instance.object_id}" if kind else "",
         detail={
             "flag": _ADMIN_FLAGS.get(instance.action_flag, str(instance.action_flag)),
             "object": instance.object_repr,
