@@ -69,26 +69,27 @@ def batch_confirmation_create(
                 f"名单中的 {len(not_found)} 个证件号码都不在您经办院校本年度的新生名单中"
             )
         raise ActionRefused("没有可以代确认的记录，请先勾选学生")
-    batch = BatchConfirmation.objects.create(
-        created_by=user,
-        policy_year=policy_year,
-        paper_pledges_attested=True,
-        source=source[:100],
-        record_ids=in_scope,
-        results={"not_found": (not_found or [])[:RESULT_LIST_LIMIT]},
-    )
-    audit_record(
-        action=Action.BATCH_CONFIRM,
-        actor=user,
-        target=f"batch:{batch.pk}",
-        detail={
-            "records": len(in_scope),
-            "source": batch.source,
-            "not_found": len(not_found or []),
-            "paper_pledges_attested": True,
-        },
-    )
-    enqueue_on_commit(RUN_BATCH, str(batch.pk))
+    with transaction.atomic():  # the batch and its audit entry together
+        batch = BatchConfirmation.objects.create(
+            created_by=user,
+            policy_year=policy_year,
+            paper_pledges_attested=True,
+            source=source[:100],
+            record_ids=in_scope,
+            results={"not_found": (not_found or [])[:RESULT_LIST_LIMIT]},
+        )
+        audit_record(
+            action=Action.BATCH_CONFIRM,
+            actor=user,
+            target=f"batch:{batch.pk}",
+            detail={
+                "records": len(in_scope),
+                "source": batch.source,
+                "not_found": len(not_found or []),
+                "paper_pledges_attested": True,
+            },
+        )
+        enqueue_on_commit(RUN_BATCH, str(batch.pk))
     logger.info("batch confirmation %s by user %s: %s records", batch.pk, user.pk, len(in_scope))
     return batch
 
