@@ -4,12 +4,22 @@ Every variable is documented in `.env.example`. A value that cannot be understoo
 stops the start with a message rather than being silently ignored.
 """
 
+import datetime as dt
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_list, env_str
+from config.env import (
+    env_bool,
+    env_int,
+    env_list,
+    env_networks,
+    env_proxy_ssl_header,
+    env_str,
+    secret_key_problem,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -18,8 +28,20 @@ DEBUG = env_bool("DJANGO_DEBUG", default=True)
 
 _DEV_SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"
 SECRET_KEY = env_str("SECRET_KEY", default=_DEV_SECRET_KEY if DEBUG else "")
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", default=[])
 if not SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY must be set when DJANGO_DEBUG is off.")
+if not DEBUG:
+    # Sessions, one-time codes and the audit trail's person hashes are keyed by it: refuse to
+    # start with a key anyone could know.
+    for _name, _key in [("SECRET_KEY", SECRET_KEY)] + [
+        ("SECRET_KEY_FALLBACKS", key) for key in SECRET_KEY_FALLBACKS
+    ]:
+        if _problem := secret_key_problem(_key):
+            raise ImproperlyConfigured(
+                f"{_name} is weak: {_problem}. Generate one with: python -c "
+                "'import secrets; print(secrets.token_urlsafe(50))'"
+            )
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 
@@ -31,10 +53,16 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "import_export",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "csp",
     "schools",
     "enrollment",
     "confirmations",
     "desk",
+    "audit",
+    "security",
     "demo",
 ]
 
@@ -48,7 +76,19 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    # Staff sessions end after STAFF_SESSION_IDLE_MINUTES idle or STAFF_SESSION_MAX_HOURS.
+    "security.middleware.StaffSessionTimeoutMiddleware",
+    # Staff with a two-factor device (or all staff, with STAFF_REQUIRE_2FA) verify it first.
+    "security.middleware.TwoFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Lets the audit trail name who acted when a signal (admin, designations) records it.
+    "audit.middleware.AuditContextMiddleware",
+    # A shared address with many failed staff logins waits longer between tries.
+    "security.middleware.LoginBackoffMiddleware",
+    # django-axes: locks an account after STAFF_LOGIN_FAILURE_LIMIT wrong passwords (last).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -85,6 +125,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "schools.User"
+AUTHENTICATION_BACKENDS = [
+    # Refuses any login for a locked account before the password is even checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -96,6 +141,94 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- identity and access (issue 9; every name below is documented in .env.example) -----------
+
+# Reverse proxies whose X-Forwarded-For may be believed (addresses or CIDR networks). Without
+# them the client address is REMOTE_ADDR; with them, X-Forwarded-For read right to left,
+# skipping trusted hops.
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
+
+# Staff sessions: an idle timeout and an absolute lifetime; the cookie dies with the browser.
+STAFF_SESSION_IDLE_MINUTES = env_int("STAFF_SESSION_IDLE_MINUTES", default=30, minimum=1)
+STAFF_SESSION_MAX_HOURS = env_int("STAFF_SESSION_MAX_HOURS", default=10, minimum=1)
+SESSION_COOKIE_AGE = STAFF_SESSION_MAX_HOURS * 3600
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+
+# Failed staff logins (portal and admin), django-axes: the account locks after this many wrong
+# passwords in a row, until a city administrator unlocks it (STAFF_LOCKOUT_MINUTES=0) or for
+# that many minutes.
+AXES_FAILURE_LIMIT = env_int("STAFF_LOGIN_FAILURE_LIMIT", default=20, minimum=1)
+_LOCKOUT_MINUTES = env_int("STAFF_LOCKOUT_MINUTES", default=0)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=_LOCKOUT_MINUTES) if _LOCKOUT_MINUTES else None
+# Per account only: a shared address is slowed down (LoginBackoffMiddleware), never locked.
+AXES_LOCKOUT_PARAMETERS = ["username"]
+# axes.W006 asks for an address lockout as well; the per-address limit here is deliberately
+# the progressive back-off above, so that one campus or office address cannot be locked out.
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "security.client.client_ip"
+AXES_LOCKOUT_TEMPLATE = "registration/locked.html"
+AXES_DISABLE_ACCESS_LOG = True  # successful logins are in the audit trail
+# Per address: after this many failed staff logins in 15 minutes, each further try from that
+# address waits 2, 4, 8 … seconds, at most STAFF_LOGIN_MAX_BACKOFF_SECONDS.
+STAFF_LOGIN_FREE_FAILURES_PER_ADDRESS = env_int(
+    "STAFF_LOGIN_FREE_FAILURES_PER_ADDRESS", default=10, minimum=1
+)
+STAFF_LOGIN_MAX_BACKOFF_SECONDS = env_int("STAFF_LOGIN_MAX_BACKOFF_SECONDS", default=300, minimum=1)
+
+# Two-factor (TOTP) for staff: optional per user; STAFF_REQUIRE_2FA=1 requires it of every
+# staff user (all of them can export lists or see full ID numbers of their scope).
+STAFF_REQUIRE_2FA = env_bool("STAFF_REQUIRE_2FA", default=False)
+OTP_TOTP_ISSUER = "新生参保"
+
+# Students: identify requests from one address beyond this many an hour wait 1, 2, 4 …
+# seconds between requests, at most IDENTIFY_MAX_BACKOFF_SECONDS (a campus NAT is slowed,
+# never locked out).
+IDENTIFY_FREE_PER_ADDRESS_PER_HOUR = env_int(
+    "IDENTIFY_FREE_PER_ADDRESS_PER_HOUR", default=60, minimum=1
+)
+IDENTIFY_MAX_BACKOFF_SECONDS = env_int("IDENTIFY_MAX_BACKOFF_SECONDS", default=5, minimum=1)
+
+# The audit trail finds a person by a keyed hash of their ID number, never the number itself.
+# Keep it stable: entries written under another key are not found by person.
+AUDIT_PERSON_KEY = env_str("AUDIT_PERSON_KEY", default="") or "audit-person:" + SECRET_KEY
+
+# Stored roster files are purged this many days after their policy year closes; counts and
+# the audit trail stay (`manage.py purge_upload_files`, daily in the beat schedule).
+UPLOAD_RETENTION_DAYS_AFTER_YEAR = env_int("UPLOAD_RETENTION_DAYS_AFTER_YEAR", default=90)
+
+# --- transport security: on by default without DEBUG; each can be turned off for plain http
+# (the e2e stack on http://127.0.0.1) with the variable of the same name. ----------------------
+SECURE_PROXY_SSL_HEADER = env_proxy_ssl_header("SECURE_PROXY_SSL_HEADER")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_HTTPONLY = True
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", default=[])
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy: every script and style comes from our own static files; no inline
+# script, no inline event handler, no inline style attribute.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 LANGUAGE_CODE = "zh-hans"
 TIME_ZONE = "Asia/Shanghai"
@@ -148,6 +281,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "enrollment.tasks.requeue_stale_uploads",
         "schedule": 60.0,
     },
+    # Retention: stored roster files past UPLOAD_RETENTION_DAYS_AFTER_YEAR lose their bytes.
+    "purge-expired-upload-files": {
+        "task": "enrollment.tasks.purge_expired_upload_files",
+        "schedule": crontab(hour=3, minute=30),
+    },
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -165,14 +303,14 @@ STUDENT_SESSION_SECONDS = 30 * 60
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
 IMPORT_EXPORT_USE_TRANSACTIONS = True
 
+# Defence in depth: whatever a log line or exception report carries, full ID numbers and mobile
+# numbers leave the process masked (security/logmask.py). The code itself logs none.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"mask_personal_data": {"()": "security.logmask.MaskPersonalData"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["mask_personal_data"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
-
-if not DEBUG:
-    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=True)
-    CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=True)
+DEFAULT_EXCEPTION_REPORTER_FILTER = "security.logmask.MaskingExceptionReporterFilter"

@@ -11,9 +11,11 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/two-factor/", include("security.urls")),
     path("enrollment/", include("enrollment.urls")),
     path("student/", include("confirmations.urls")),
     path("desk/", include("desk.urls")),
+    path("audit/", include("audit.urls")),
     path("admin/", admin.site.urls),
 ]
 

@@ -2,6 +2,8 @@ from django.contrib import admin
 from import_export import resources
 from import_export.admin import ImportExportModelAdmin
 
+from audit.admin import AuditedAdminMixin
+from audit.services import Action
 from confirmations.models import (
     Application,
     BatchConfirmation,
@@ -26,12 +28,14 @@ class CoverageRecordResource(resources.ModelResource):
         fields = ["id_number", "name", "kind", "gap_years"]
 
 
+# No admin search by ID number (it would sit in the URL): search by name; city administrators
+# find a person by ID number on the query page.
 @admin.register(CoverageRecord)
-class CoverageRecordAdmin(ImportExportModelAdmin):
+class CoverageRecordAdmin(AuditedAdminMixin, ImportExportModelAdmin):
     resource_classes = [CoverageRecordResource]
     list_display = ["name", "kind", "gap_years"]
     list_filter = ["kind"]
-    search_fields = ["=id_number", "name"]
+    search_fields = ["name"]
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -46,23 +50,33 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Application)
-class ApplicationAdmin(ReadOnlyAdmin):
+class ApplicationAdmin(AuditedAdminMixin, ReadOnlyAdmin):
     list_display = ["approval_number", "name", "state", "channel", "confirmed_by", "submitted_at"]
     list_filter = ["state", "channel", "policy_year"]
-    search_fields = ["=approval_number", "=id_number", "name"]
+    search_fields = ["=approval_number", "name"]
     raw_id_fields = ["record"]
+
+    def audit_record_of(self, obj):
+        return obj.record
 
 
 @admin.register(SignedPledge)
-class SignedPledgeAdmin(ReadOnlyAdmin):
+class SignedPledgeAdmin(AuditedAdminMixin, ReadOnlyAdmin):
     list_display = ["application", "version", "signed_at", "channel"]
     exclude = ["signature_png"]
+    audit_view_action = Action.PLEDGE_VIEW
+
+    def audit_record_of(self, obj):
+        return obj.application.record
 
 
 @admin.register(InsuranceAccount)
-class InsuranceAccountAdmin(ReadOnlyAdmin):
+class InsuranceAccountAdmin(AuditedAdminMixin, ReadOnlyAdmin):
     list_display = ["name", "status", "converted_from", "created_at"]
-    search_fields = ["=id_number", "name"]
+    search_fields = ["name"]
+
+    def audit_record_of(self, obj):
+        return obj.application.record if obj.application_id else None
 
 
 @admin.register(BatchConfirmation)

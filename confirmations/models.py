@@ -326,11 +326,18 @@ class Reminder(models.Model):
 
 
 class OneTimeCode(models.Model):
-    """A login code sent to the phone on a roster; only its hash is kept."""
+    """One identify request: the codes sent for a name and ID number, kept only as hashes.
+
+    Each delivery is one code to one roster phone and names the records that carry that phone:
+    verifying that code binds the student's session to those records and no others. A request
+    whose name and ID number match no roster has no deliveries and can never be verified.
+    """
 
     id_number_hash = models.CharField(max_length=64, db_index=True)
-    code_hash = models.CharField(max_length=64)
-    phone = models.CharField(max_length=20, blank=True)  # empty: no roster matched (sent nowhere)
+    # The name and ID number together: the per-person quota counts these, so a request with
+    # someone's ID number and a wrong name never uses up the real student's quota.
+    pair_hash = models.CharField(max_length=64, default="")
+    deliveries = models.JSONField(default=list)  # [{"code_hash": …, "record_ids": [...]}]
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -338,7 +345,10 @@ class OneTimeCode(models.Model):
     client_ip = models.GenericIPAddressField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["client_ip", "created_at"])]
+        indexes = [
+            models.Index(fields=["client_ip", "created_at"]),
+            models.Index(fields=["pair_hash", "created_at"]),
+        ]
 
     def __str__(self) -> str:
         return f"code {self.pk} ({'used' if self.used_at else 'open'})"

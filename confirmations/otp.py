@@ -1,7 +1,17 @@
 """One-time codes that identify a freshman by the phone on their school's roster.
 
+A code belongs to roster records, not to an ID number: it goes to the phone of the records
+matching the name and ID number, and verifying it binds the session to exactly the records
+that carry the phone it went to. A student on two rosters with the same phone may act on both
+(and chooses a school); with different phones each phone gets its own code, and each code
+binds only its own records — so a filer who adds a record with their own phone for another
+school's student gets a code that opens their own record and nothing done through the other.
+
 The answer to a name/ID pair is the same whether or not it is on any roster: a code is "sent"
-either way, and only a matching pair can ever be verified.
+either way, and only a matching pair can ever be verified. Limits that could refuse a student
+are keyed so that nobody else can use them up: the per-person quota counts requests for the
+same name *and* ID number (a wrong name counts against itself), and a shared address is
+slowed down progressively, never locked out.
 """
 
 from __future__ import annotations
@@ -13,22 +23,32 @@ import secrets
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import F
+from django.db.models import Count, F, Max
 from django.utils import timezone
 
 from confirmations.models import OneTimeCode
 from confirmations.sms import sms_sender
 from enrollment.models import StudentRecord
-from enrollment.rules import normalize_id_number
+from enrollment.rules import identify_id_problem, normalize_id_number, normalize_text
+from security.throttle import backoff_wait
 
 CODE_TTL = dt.timedelta(minutes=5)
 RESEND_AFTER = dt.timedelta(seconds=60)
-SENDS_PER_ID_PER_HOUR = 5
-SENDS_PER_IP_PER_HOUR = 30
+SENDS_PER_PERSON_PER_HOUR = 5
 VERIFY_ATTEMPTS = 5
+ADDRESS_WINDOW = dt.timedelta(hours=1)
+ADDRESS_BACKOFF_BASE_SECONDS = 1
 
 
 class RateLimited(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class MalformedIdNumber(Exception):
+    """The ID number cannot be anyone's (wrong length, check character, birth date)."""
+
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
@@ -44,45 +64,73 @@ def _digest(*parts: str) -> str:
     return hmac.new(key, "\x1f".join(parts).encode(), hashlib.sha256).hexdigest()
 
 
+def _address_wait(client_ip: str | None, now: dt.datetime) -> int:
+    if not client_ip:
+        return 0
+    recent = OneTimeCode.objects.filter(
+        client_ip=client_ip, created_at__gte=now - ADDRESS_WINDOW
+    ).aggregate(count=Count("pk"), last=Max("created_at"))
+    return backoff_wait(
+        recent=recent["count"],
+        free=settings.IDENTIFY_FREE_PER_ADDRESS_PER_HOUR,
+        last_at=recent["last"],
+        now=now,
+        base_seconds=ADDRESS_BACKOFF_BASE_SECONDS,
+        max_seconds=settings.IDENTIFY_MAX_BACKOFF_SECONDS,
+    )
+
+
+def _records_by_phone(name: str, id_number: str) -> dict[str, list[int]]:
+    """The roster records matching the pair, grouped by the phone each one carries."""
+    by_phone: dict[str, list[int]] = {}
+    records = StudentRecord.objects.filter(id_number=id_number, name=name).order_by("pk")
+    for pk, phone in records.values_list("pk", "phone"):
+        by_phone.setdefault(phone, []).append(pk)
+    return by_phone
+
+
 def code_request(*, name: str, id_number: str, client_ip: str | None) -> CodeSent:
-    """Send a code to the roster's phone for this name and ID number (if they match one)."""
+    """Send a code to each roster phone for this name and ID number (if they match any)."""
     id_number = normalize_id_number(id_number)
-    name = name.strip()
-    id_hash = _digest("id", id_number)
+    if problem := identify_id_problem(id_number):
+        raise MalformedIdNumber(problem)
+    name = normalize_text(name)
     now = timezone.now()
-    hour_ago = now - dt.timedelta(hours=1)
-    recent = OneTimeCode.objects.filter(created_at__gte=hour_ago)
-    if client_ip and recent.filter(client_ip=client_ip).count() >= SENDS_PER_IP_PER_HOUR:
-        raise RateLimited("本设备获取验证码过于频繁，请一小时后再试")
-    mine = recent.filter(id_number_hash=id_hash)
-    if mine.count() >= SENDS_PER_ID_PER_HOUR:
+    if wait := _address_wait(client_ip, now):
+        raise RateLimited(f"当前网络获取验证码的人较多，请 {wait} 秒后再试")
+    pair_hash = _digest("pair", id_number, name)
+    mine = OneTimeCode.objects.filter(
+        pair_hash=pair_hash, created_at__gte=now - dt.timedelta(hours=1)
+    )
+    if mine.count() >= SENDS_PER_PERSON_PER_HOUR:
         raise RateLimited("获取验证码次数过多，请一小时后再试")
     if mine.filter(created_at__gte=now - RESEND_AFTER).exists():
         raise RateLimited("验证码已发送，请 60 秒后再重新获取")
 
-    record = (
-        StudentRecord.objects.filter(id_number=id_number, name=name)
-        .order_by("-enrollment_year", "-updated_at")
-        .first()
-    )
-    phone = record.phone if record else ""
-    code = f"{secrets.randbelow(10**6):06d}"
+    deliveries, messages = [], []
+    for phone, record_ids in _records_by_phone(name, id_number).items():
+        code = f"{secrets.randbelow(10**6):06d}"
+        deliveries.append({"code_hash": _digest("code", id_number, code), "record_ids": record_ids})
+        messages.append((phone, code))
     sent = OneTimeCode.objects.create(
-        id_number_hash=id_hash,
-        code_hash=_digest("code", id_number, code),
-        phone=phone,
+        id_number_hash=_digest("id", id_number),
+        pair_hash=pair_hash,
+        deliveries=deliveries,
         expires_at=now + CODE_TTL,
         client_ip=client_ip,
     )
-    if phone:
-        sms_sender().send(
-            phone, f"【医保新生参保】您的验证码是 {code}，5 分钟内有效。请勿告诉他人。"
-        )
+    sender = sms_sender()
+    for phone, code in messages:
+        sender.send(phone, f"【医保新生参保】您的验证码是 {code}，5 分钟内有效。请勿告诉他人。")
     return CodeSent(sent.pk)
 
 
-def code_verify(*, code_id: int, id_number: str, code: str) -> bool:
-    """True once for the right code of a name/ID pair that matched a roster."""
+def code_verify(*, code_id: int, id_number: str, code: str) -> list[int]:
+    """The records the right code binds (once), or [] for a wrong, spent or expired code.
+
+    One request may have sent several codes (one per phone); a guess is counted once against
+    the request, whichever code it tries, so several phones do not buy more guesses.
+    """
     id_number = normalize_id_number(id_number)
     now = timezone.now()
     live = OneTimeCode.objects.filter(
@@ -95,13 +143,15 @@ def code_verify(*, code_id: int, id_number: str, code: str) -> bool:
     # Count the attempt in the same statement that checks the limit, so parallel guesses
     # cannot all slip under it.
     if not live.update(attempts=F("attempts") + 1):
-        return False
+        return []
     candidate = OneTimeCode.objects.get(pk=code_id)
-    if not candidate.phone or not hmac.compare_digest(
-        candidate.code_hash, _digest("code", id_number, code.strip())
-    ):
-        return False
-    # Mark used atomically so a code cannot be spent twice by racing requests.
-    return bool(
-        OneTimeCode.objects.filter(pk=candidate.pk, used_at__isnull=True).update(used_at=now)
+    expected = _digest("code", id_number, code.strip())
+    delivery = next(
+        (d for d in candidate.deliveries if hmac.compare_digest(d["code_hash"], expected)), None
     )
+    if delivery is None:
+        return []
+    # Mark used atomically so a code cannot be spent twice by racing requests.
+    if not OneTimeCode.objects.filter(pk=candidate.pk, used_at__isnull=True).update(used_at=now):
+        return []
+    return list(delivery["record_ids"])

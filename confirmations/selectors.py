@@ -1,7 +1,14 @@
-"""Reads for the student's pages: only what belongs to the identified person."""
+"""Reads for the student's pages: only what was done through the records the session holds.
+
+A student's session is bound to the roster records whose phone received the code
+(`confirmations.otp`); every page asks these selectors, which never look beyond them. The
+one person-wide read is `student_state`, which keeps a second live application for the same
+person and year from being made through another school's record.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db.models import QuerySet
@@ -18,16 +25,29 @@ class StudentState:
 
 
 def applications_of(id_number: str) -> QuerySet[Application]:
+    """Every application of a person, whichever school's record it came through (staff/state)."""
     return Application.objects.filter(id_number=id_number).order_by("-submitted_at")
 
 
-def records_for_student(student: dict, policy_year: PolicyYear) -> list[StudentRecord]:
-    """The roster records of the identified student for the year (one per school)."""
+def applications_through(record_ids: Iterable[int]) -> QuerySet[Application]:
+    """The applications made through the session's records: all a student may see."""
+    return Application.objects.filter(record_id__in=list(record_ids)).order_by("-submitted_at")
+
+
+def person_of(record_ids: Iterable[int]) -> str | None:
+    """The ID number the session's records share (None when they are gone)."""
+    return (
+        StudentRecord.objects.filter(pk__in=list(record_ids))
+        .values_list("id_number", flat=True)
+        .first()
+    )
+
+
+def records_for_student(record_ids: Iterable[int], policy_year: PolicyYear) -> list[StudentRecord]:
+    """The session's roster records for the year (one per school)."""
     return list(
         StudentRecord.objects.filter(
-            id_number=student["id_number"],
-            name=student["name"],
-            enrollment_year=policy_year.enrollment_year,
+            pk__in=list(record_ids), enrollment_year=policy_year.enrollment_year
         )
         .select_related("school", "campus")
         .order_by("school__code")

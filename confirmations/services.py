@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from PIL import Image, ImageChops, UnidentifiedImageError
 
+from audit.services import Action, audit_record
 from config.queueing import enqueue, enqueue_on_commit
 from confirmations import benefits, selectors
 from confirmations.gateway import account_gateway
@@ -165,6 +166,13 @@ def application_submit(
                     client_ip=signature.client_ip,
                     user_agent=signature.user_agent[:500],
                 )
+            audit_record(
+                action=Action.CONFIRM_ON_BEHALF if on_behalf else Action.CONFIRM_SELF,
+                actor=confirmed_by,
+                record=record,
+                target=f"application:{application.approval_number}",
+                detail={"batch": str(batch.pk)} if batch is not None else {},
+            )
             enqueue_on_commit(CREATE_ACCOUNT, application.pk)
     except IntegrityError as exc:
         # A simultaneous submission won the unique constraint; report it like any other.

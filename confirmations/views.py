@@ -1,8 +1,13 @@
-"""The freshman's pages (mobile first): identify, check the record, sign, follow the application."""
+"""The freshman's pages (mobile first): identify, check the record, sign, follow the application.
+
+The session holds the roster records whose phone received the code (`otp.code_verify`), and
+nothing else: every page shows only those records and what was done through them.
+"""
 
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 
 from django.conf import settings
@@ -10,30 +15,38 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
+from audit.services import Action, audit_record
 from confirmations import otp, selectors, services
 from confirmations.forms import CodeForm, IdentifyForm, SignForm
 from confirmations.models import Application, PolicyYear
 from enrollment.masking import mask_id_number, mask_name
 from enrollment.rules import normalize_id_number
+from security.client import client_ip
 
 SESSION_STUDENT = "student"
 SESSION_CODE = "student_code"
 SESSION_RECORD = "student_record"
 
-
-def _client_ip(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
+# Shown when the person's application this year came through a record this session does not
+# hold: it says that one exists and how to see it, and nothing of it (school, number, state).
+ELSEWHERE_TITLE = "本年度已办理"
+ELSEWHERE_MESSAGE = (
+    "您本年度的参保确认已经通过其他院校名单提交（或由院校代为确认），不能重复办理。"
+    "如需查看办理进度和结果，请用该院校名单中登记的手机号接收验证码后查看，"
+    "或联系院校医保经办老师。"
+)
 
 
 def student_required(view: Callable) -> Callable:
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
         student = request.session.get(SESSION_STUDENT)
-        if not student:
+        if not student or not student.get("record_ids"):
             return redirect(f"{reverse('student:identify')}?next={request.path}")
-        request.student = student
+        request.student_record_ids = tuple(student["record_ids"])
         return view(request, *args, **kwargs)
 
     return wrapper
@@ -47,20 +60,21 @@ def student_flow(view: Callable) -> Callable:
     def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
         policy_year = PolicyYear.current()
         if policy_year is None:
-            return render(
-                request,
-                "confirmations/message.html",
-                {"title": "暂未开放", "message": "本年度新生参保确认尚未开放，请留意院校通知。"},
-            )
+            return _message(request, "暂未开放", "本年度新生参保确认尚未开放，请留意院校通知。")
         return view(request, policy_year, *args, **kwargs)
 
     return wrapper
+
+
+def _message(request: HttpRequest, title: str, message: str) -> HttpResponse:
+    return render(request, "confirmations/message.html", {"title": title, "message": message})
 
 
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "confirmations/home.html", {"policy_year": PolicyYear.current()})
 
 
+@sensitive_post_parameters("name", "id_number")
 @require_http_methods(["GET", "POST"])
 def identify(request: HttpRequest) -> HttpResponse:
     form = IdentifyForm(request.POST or None)
@@ -69,15 +83,16 @@ def identify(request: HttpRequest) -> HttpResponse:
             sent = otp.code_request(
                 name=form.cleaned_data["name"],
                 id_number=form.cleaned_data["id_number"],
-                client_ip=_client_ip(request),
+                client_ip=client_ip(request),
             )
+        except otp.MalformedIdNumber as malformed:
+            form.add_error("id_number", malformed.message)
         except otp.RateLimited as limited:
             form.add_error(None, limited.message)
         else:
             request.session[SESSION_CODE] = {
                 "code_id": sent.code_id,
                 "id_number": normalize_id_number(form.cleaned_data["id_number"]),
-                "name": form.cleaned_data["name"].strip(),
                 "next": _safe_next(request.POST.get("next")),
             }
             return redirect("student:verify")
@@ -97,19 +112,28 @@ def verify(request: HttpRequest) -> HttpResponse:
         return redirect("student:identify")
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        if otp.code_verify(
+        record_ids = otp.code_verify(
             code_id=pending["code_id"],
             id_number=pending["id_number"],
             code=form.cleaned_data["code"],
-        ):
+        )
+        if record_ids:
             request.session.cycle_key()
             request.session.pop(SESSION_CODE, None)
-            request.session[SESSION_STUDENT] = {
-                "id_number": pending["id_number"],
-                "name": pending["name"],
-            }
+            request.session[SESSION_STUDENT] = {"record_ids": record_ids, "since": time.time()}
             request.session.set_expiry(settings.STUDENT_SESSION_SECONDS)
+            audit_record(
+                action=Action.STUDENT_SIGN_IN,
+                request=request,
+                id_number=pending["id_number"],
+                target=f"code:{pending['code_id']}",
+            )
             return redirect(pending["next"])
+        audit_record(
+            action=Action.STUDENT_SIGN_IN_FAILED,
+            request=request,
+            target=f"code:{pending['code_id']}",
+        )
         form.add_error("code", "验证码错误或已过期，请重新输入或重新获取")
     return render(request, "confirmations/verify.html", {"form": form})
 
@@ -120,35 +144,58 @@ def sign_out(request: HttpRequest) -> HttpResponse:
     return redirect("student:home")
 
 
-@student_flow
-def start(request: HttpRequest, policy_year: PolicyYear) -> HttpResponse:
-    """立即办理: route by the student's state for the policy year."""
-    state = selectors.student_state(request.student["id_number"], policy_year)
+def _person_state(request: HttpRequest, policy_year: PolicyYear) -> selectors.StudentState | None:
+    id_number = selectors.person_of(request.student_record_ids)
+    return None if id_number is None else selectors.student_state(id_number, policy_year)
+
+
+def _done_elsewhere(state: selectors.StudentState, bound: tuple[int, ...]) -> bool:
+    """The person's live (or final failed) application came through a record not held here."""
+    if state.live is not None:
+        return state.live.record_id not in bound
+    failed = state.latest_failed
+    return failed is not None and not state.can_reapply and failed.record_id not in bound
+
+
+def _route(request: HttpRequest, policy_year: PolicyYear) -> HttpResponse | None:
+    """Route by the person's state for the year, as 立即办理 does (None: the flow may go on).
+
+    The state is the person's, whichever school's record it came through, so that nobody
+    applies twice; but what was done through a record this session does not hold is never
+    shown, only that it exists.
+    """
+    state = _person_state(request, policy_year)
+    if state is None:  # the records were deleted since the student identified
+        request.session.flush()
+        return redirect("student:identify")
+    if _done_elsewhere(state, request.student_record_ids):
+        return _message(request, ELSEWHERE_TITLE, ELSEWHERE_MESSAGE)
     if state.live is not None and state.live.is_pending:
         return render(request, "confirmations/pending_notice.html", {"application": state.live})
     if state.live is not None or (state.latest_failed and not state.can_reapply):
-        return redirect(
-            "student:result", approval_number=(state.live or state.latest_failed).approval_number
-        )
+        shown = state.live or state.latest_failed
+        return redirect("student:result", approval_number=shown.approval_number)
+    return None
+
+
+@student_flow
+def start(request: HttpRequest, policy_year: PolicyYear) -> HttpResponse:
+    """立即办理: route by the student's state for the policy year."""
+    if (routed := _route(request, policy_year)) is not None:
+        return routed
     if not policy_year.is_open():
-        return render(
+        return _message(
             request,
-            "confirmations/message.html",
-            {
-                "title": "参保确认已暂停",
-                "message": f"{policy_year.next_year} 年度居民医保集中参保缴费期已开始，新生参保确认已暂停。"
-                "请按院校通知参加集中参保申报。",
-            },
+            "参保确认已暂停",
+            f"{policy_year.next_year} 年度居民医保集中参保缴费期已开始，新生参保确认已暂停。"
+            "请按院校通知参加集中参保申报。",
         )
-    records = selectors.records_for_student(request.student, policy_year)
+    records = selectors.records_for_student(request.student_record_ids, policy_year)
     if not records:
-        return render(
+        return _message(
             request,
-            "confirmations/message.html",
-            {
-                "title": "未找到您的报到注册信息",
-                "message": "院校尚未上传您的报到注册信息，或信息与您填写的姓名不一致。请联系院校医保经办老师。",
-            },
+            "未找到您的报到注册信息",
+            "院校尚未上传您本年度的报到注册信息，或信息与您填写的姓名不一致。请联系院校医保经办老师。",
         )
     if len(records) == 1:
         request.session[SESSION_RECORD] = records[0].pk
@@ -159,7 +206,7 @@ def start(request: HttpRequest, policy_year: PolicyYear) -> HttpResponse:
 @student_flow
 @require_http_methods(["GET", "POST"])
 def choose_school(request: HttpRequest, policy_year: PolicyYear) -> HttpResponse:
-    records = selectors.records_for_student(request.student, policy_year)
+    records = selectors.records_for_student(request.student_record_ids, policy_year)
     if request.method == "POST":
         chosen = next((r for r in records if str(r.pk) == request.POST.get("record")), None)
         if chosen is not None:
@@ -169,7 +216,7 @@ def choose_school(request: HttpRequest, policy_year: PolicyYear) -> HttpResponse
 
 
 def _chosen_record(request: HttpRequest, policy_year: PolicyYear):
-    records = selectors.records_for_student(request.student, policy_year)
+    records = selectors.records_for_student(request.student_record_ids, policy_year)
     return next((r for r in records if r.pk == request.session.get(SESSION_RECORD)), None)
 
 
@@ -195,24 +242,26 @@ def pledge(request: HttpRequest, policy_year: PolicyYear) -> HttpResponse:
     record = _chosen_record(request, policy_year)
     if record is None:
         return redirect("student:start")
+    state = _person_state(request, policy_year)
+    if state is None or _done_elsewhere(state, request.student_record_ids):
+        return _message(request, ELSEWHERE_TITLE, ELSEWHERE_MESSAGE)
     form = SignForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
             signature = services.PledgeSignature(
                 png=services.signature_from_data_url(form.cleaned_data["signature"]),
-                client_ip=_client_ip(request),
+                client_ip=client_ip(request),
                 user_agent=request.META.get("HTTP_USER_AGENT", ""),
             )
             application = services.application_submit(
                 record=record, policy_year=policy_year, signature=signature
             )
         except services.ConfirmationRefused as refused:
-            if refused.application is not None and refused.application.is_pending:
-                return render(
-                    request,
-                    "confirmations/pending_notice.html",
-                    {"application": refused.application},
-                )
+            other = refused.application
+            if other is not None and other.record_id not in request.student_record_ids:
+                return _message(request, ELSEWHERE_TITLE, ELSEWHERE_MESSAGE)
+            if other is not None and other.is_pending:
+                return render(request, "confirmations/pending_notice.html", {"application": other})
             form.add_error(None, refused.message)
         else:
             request.session.pop(SESSION_RECORD, None)
@@ -227,7 +276,8 @@ def pledge(request: HttpRequest, policy_year: PolicyYear) -> HttpResponse:
 
 def _own_application(request: HttpRequest, approval_number: str) -> Application:
     application = (
-        selectors.applications_of(request.student["id_number"])
+        selectors.applications_through(request.student_record_ids)
+        .select_related("record__school", "policy_year")
         .filter(approval_number=approval_number)
         .first()
     )
@@ -244,7 +294,7 @@ def submitted(request: HttpRequest, approval_number: str) -> HttpResponse:
 
 @student_required
 def applications(request: HttpRequest) -> HttpResponse:
-    items = selectors.applications_of(request.student["id_number"]).select_related(
+    items = selectors.applications_through(request.student_record_ids).select_related(
         "record__school", "policy_year"
     )
     return render(
@@ -270,11 +320,22 @@ def result(request: HttpRequest, approval_number: str) -> HttpResponse:
     )
 
 
+def _audit_pledge_view(request: HttpRequest, application: Application, what: str) -> None:
+    audit_record(
+        action=Action.PLEDGE_VIEW,
+        request=request,
+        record=application.record,
+        target=f"application:{application.approval_number}",
+        detail={"view": what},
+    )
+
+
 @student_required
 def signed_pledge(request: HttpRequest, approval_number: str) -> HttpResponse:
     application = _own_application(request, approval_number)
     if not hasattr(application, "pledge"):
         raise Http404
+    _audit_pledge_view(request, application, "text")
     return render(
         request,
         "confirmations/signed_pledge.html",
@@ -287,6 +348,7 @@ def signature_image(request: HttpRequest, approval_number: str) -> HttpResponse:
     application = _own_application(request, approval_number)
     if not hasattr(application, "pledge"):
         raise Http404
+    _audit_pledge_view(request, application, "signature")
     response = HttpResponse(bytes(application.pledge.signature_png), content_type="image/png")
     response["Cache-Control"] = "private, no-store"
     return response

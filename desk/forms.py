@@ -58,3 +58,7 @@ class SchoolForm(forms.Form):
     def __init__(self, *args: object, schools: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self.fields["school"].queryset = schools
+
+
+class QueryForm(forms.Form):
+    q = forms.CharField(label="姓名、证件号码或学号", required=False, max_length=50)

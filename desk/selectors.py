@@ -10,8 +10,10 @@ import datetime as dt
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from confirmations.models import Application, PolicyYear
+from confirmations.models import Application, BatchConfirmation, PolicyYear
 from enrollment.models import StudentRecord
+from schools.models import User
+from schools.scoping import campuses_fileable_by
 
 STATUS_ACTIVATED = "activated"
 STATUS_PENDING = "pending"
@@ -92,3 +94,19 @@ def late_applications(records: QuerySet[StudentRecord], *, now=None) -> QuerySet
         .filter(overdue, state=Application.State.PENDING)
         .order_by("submitted_at")
     )
+
+
+def batches_visible_to(user: User) -> QuerySet[BatchConfirmation]:
+    """A user's own batch confirmations (each page also checks `batch_in_scope`)."""
+    return BatchConfirmation.objects.filter(created_by=user)
+
+
+def batch_in_scope(user: User, batch: BatchConfirmation) -> bool:
+    """Whether every student of the batch is still in the user's scope, by the user's
+    designations as they are now: a filer who lost a campus loses its batch pages too."""
+    if user.is_city_admin:
+        return True
+    outside = StudentRecord.objects.filter(pk__in=batch.record_ids).exclude(
+        campus__in=campuses_fileable_by(user)
+    )
+    return not outside.exists()

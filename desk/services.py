@@ -15,6 +15,7 @@ import python_calamine
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from audit.services import Action, audit_record
 from config.queueing import enqueue, enqueue_on_commit
 from confirmations import services
 from confirmations.models import Application, BatchConfirmation, PolicyYear, Reminder
@@ -68,15 +69,27 @@ def batch_confirmation_create(
                 f"名单中的 {len(not_found)} 个证件号码都不在您经办院校本年度的新生名单中"
             )
         raise ActionRefused("没有可以代确认的记录，请先勾选学生")
-    batch = BatchConfirmation.objects.create(
-        created_by=user,
-        policy_year=policy_year,
-        paper_pledges_attested=True,
-        source=source[:100],
-        record_ids=in_scope,
-        results={"not_found": (not_found or [])[:RESULT_LIST_LIMIT]},
-    )
-    enqueue_on_commit(RUN_BATCH, str(batch.pk))
+    with transaction.atomic():  # the batch and its audit entry together
+        batch = BatchConfirmation.objects.create(
+            created_by=user,
+            policy_year=policy_year,
+            paper_pledges_attested=True,
+            source=source[:100],
+            record_ids=in_scope,
+            results={"not_found": (not_found or [])[:RESULT_LIST_LIMIT]},
+        )
+        audit_record(
+            action=Action.BATCH_CONFIRM,
+            actor=user,
+            target=f"batch:{batch.pk}",
+            detail={
+                "records": len(in_scope),
+                "source": batch.source,
+                "not_found": len(not_found or []),
+                "paper_pledges_attested": True,
+            },
+        )
+        enqueue_on_commit(RUN_BATCH, str(batch.pk))
     logger.info("batch confirmation %s by user %s: %s records", batch.pk, user.pk, len(in_scope))
     return batch
 
@@ -238,6 +251,12 @@ def application_retry(*, user: User, application_id: int) -> Application:
     except IntegrityError as exc:
         raise ActionRefused("该学生已有进行中的申请，无需重试") from exc
     application.refresh_from_db()
+    audit_record(
+        action=Action.APPLICATION_RETRY,
+        actor=user,
+        record=application.record,
+        target=f"application:{application.approval_number}",
+    )
     logger.info("application %s retried by user %s", application.approval_number, user.pk)
     return application
 

@@ -8,39 +8,51 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from confirmations.models import Application, BatchConfirmation, InsuranceAccount, PolicyYear
+from audit.services import Action, audit_record
+from confirmations.models import Application, PolicyYear
 from desk import exports, selectors, services
-from desk.forms import AttestForm, IdListForm, RecordFilterForm, SchoolForm
+from desk.forms import AttestForm, IdListForm, QueryForm, RecordFilterForm, SchoolForm
 from enrollment.models import StudentRecord
 from enrollment.selectors import records_search, records_visible_to
 from enrollment.views import parse_ids, xlsx_response
 from enrollment.workbooks import header_cells, save
 from schools.scoping import campuses_fileable_by, schools_fileable_by
+from security.searches import Search, search_from, search_redirect
 
 PER_PAGE = 50
+ACTIVATION_FILTER_FIELDS = ("school", "campus", "status", "q")
+QUERY_RESULTS = 20
 
 
 def _year(policy_year: PolicyYear | None) -> int:
     return policy_year.enrollment_year if policy_year else timezone.localdate().year
 
 
-def _filtered(request: HttpRequest, year: int) -> tuple[RecordFilterForm, QuerySet[StudentRecord]]:
-    """The user's records for the year, filtered as the form says, with their status."""
+def _filtered(
+    request: HttpRequest, year: int
+) -> tuple[RecordFilterForm, QuerySet[StudentRecord], Search]:
+    """The user's records for the year, filtered as the search says, with their status.
+
+    The filter comes from the token the list page's POST left (`?s=`), or from plain
+    parameters that carry nothing personal (`?campus=…&status=…`): the same for the page, its
+    pagination, its export and "confirm all matching".
+    """
     user = request.user
+    search = search_from(request, page="activation")
     form = RecordFilterForm(
-        request.GET or None,
+        search.data,
         schools=schools_fileable_by(user),
         campuses=campuses_fileable_by(user).order_by("code"),
     )
     records = records_visible_to(user).filter(enrollment_year=year)
     records = selectors.records_with_status(records.select_related("school", "campus"))
-    if form.is_valid():
+    if form.is_bound and form.is_valid():
         data = form.cleaned_data
         if data.get("school"):
             records = records.filter(school=data["school"])
@@ -48,13 +60,22 @@ def _filtered(request: HttpRequest, year: int) -> tuple[RecordFilterForm, QueryS
             records = records.filter(campus=data["campus"])
         records = selectors.filter_by_status(records, data.get("status") or "")
         records = records_search(records, data.get("q") or "")
-    return form, records.order_by("school__code", "campus_code", "student_number")
+    return form, records.order_by("school__code", "campus_code", "student_number"), search
 
 
-def _query_without_page(request: HttpRequest) -> str:
-    query = request.GET.copy()
-    query.pop("page", None)
-    return query.urlencode()
+def _filter_summary(form: RecordFilterForm) -> dict:
+    """What an export was filtered by, for the audit trail (the search text masked)."""
+    from security.logmask import mask_personal
+
+    if not form.is_bound or not form.is_valid():
+        return {}
+    data = form.cleaned_data
+    return {
+        "school": data["school"].code if data.get("school") else "",
+        "campus": data["campus"].code if data.get("campus") else "",
+        "status": data.get("status") or "",
+        "q": mask_personal(data.get("q") or ""),
+    }
 
 
 @login_required
@@ -75,16 +96,19 @@ def desk(request: HttpRequest) -> HttpResponse:
             "progress": selectors.campus_progress(records),
             "late": selectors.late_applications(records)[:100],
             "failed": failed[:200],
-            "batches": BatchConfirmation.objects.filter(created_by=request.user)[:10],
+            "batches": selectors.batches_visible_to(request.user)[:10],
             "remind_form": SchoolForm(schools=schools_fileable_by(request.user)),
         },
     )
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def activation(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":  # the filter may carry an ID number: keep it out of the URL
+        return search_redirect(request, page="activation", fields=ACTIVATION_FILTER_FIELDS)
     policy_year = PolicyYear.current()
-    form, records = _filtered(request, _year(policy_year))
+    form, records, search = _filtered(request, _year(policy_year))
     page = Paginator(records, PER_PAGE).get_page(request.GET.get("page"))
     return render(
         request,
@@ -96,7 +120,8 @@ def activation(request: HttpRequest) -> HttpResponse:
                 (record, exports.activation_row(page.start_index() + i, record))
                 for i, record in enumerate(page)
             ],
-            "query": _query_without_page(request),
+            "query": search.query,
+            "expired": search.expired,
             "attest_form": AttestForm(),
             "policy_year": policy_year,
             "channel_open": bool(policy_year and policy_year.is_open()),
@@ -106,11 +131,16 @@ def activation(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def activation_export(request: HttpRequest) -> HttpResponse:
-    _, records = _filtered(request, _year(PolicyYear.current()))
-    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    return xlsx_response(
-        exports.activation_workbook(records), f"新生人员账户激活与启用情况-{stamp}.xlsx"
+    form, records, _ = _filtered(request, _year(PolicyYear.current()))
+    content = exports.activation_workbook(records)
+    audit_record(
+        action=Action.EXPORT,
+        request=request,
+        target="activation list",
+        detail={"filter": _filter_summary(form), "rows": records.count()},
     )
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    return xlsx_response(content, f"新生人员账户激活与启用情况-{stamp}.xlsx")
 
 
 @login_required
@@ -121,7 +151,7 @@ def batch_confirm(request: HttpRequest) -> HttpResponse:
         messages.error(request, "本年度参保确认尚未开放")
         return redirect("desk:activation")
     if request.POST.get("scope") == "all_matching":
-        _, records = _filtered(request, policy_year.enrollment_year)
+        _, records, _ = _filtered(request, policy_year.enrollment_year)
         record_ids = list(records.values_list("pk", flat=True))
         source = "按筛选条件全选"
     else:
@@ -186,7 +216,9 @@ def batch_template(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def batch_detail(request: HttpRequest, batch_id: str) -> HttpResponse:
-    batch = get_object_or_404(BatchConfirmation, pk=batch_id, created_by=request.user)
+    batch = get_object_or_404(selectors.batches_visible_to(request.user), pk=batch_id)
+    if not selectors.batch_in_scope(request.user, batch):  # a designation was withdrawn since
+        raise Http404
     return render(request, "desk/batch_detail.html", {"batch": batch})
 
 
@@ -238,24 +270,47 @@ def reconciliation_export(request: HttpRequest) -> HttpResponse:
         .order_by("record__campus_code")
     )
     content = exports.reconciliation_workbook(selectors.campus_progress(records), failures)
+    audit_record(
+        action=Action.EXPORT,
+        request=request,
+        target="reconciliation",
+        detail={"filter": {"school": school_code}, "rows": records.count()},
+    )
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     return xlsx_response(content, f"新生参保对账-{school_code or '全部'}-{stamp}.xlsx")
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def query(request: HttpRequest) -> HttpResponse:
-    text = request.GET.get("q", "").strip()
+    """A student's record, applications and account — as far as they came through the
+    user's own scope: an account created through another school's record is not shown."""
+    if request.method == "POST":  # searched by ID number: keep it out of the URL
+        return search_redirect(request, page="query", fields=("q",))
+    search = search_from(request, page="query")
+    form = QueryForm(search.data)
     results = []
-    if text:
-        records = records_search(records_visible_to(request.user), text).select_related(
-            "school", "campus"
-        )[:20]
+    if form.is_bound and form.is_valid() and form.cleaned_data["q"]:
+        records = records_search(
+            records_visible_to(request.user), form.cleaned_data["q"]
+        ).select_related("school", "campus")[:QUERY_RESULTS]
         for record in records:
             applications = list(
-                record.applications.select_related("confirmed_by", "policy_year").order_by(
-                    "-submitted_at"
-                )
+                record.applications.select_related(
+                    "confirmed_by", "policy_year", "account"
+                ).order_by("-submitted_at")
             )
-            account = InsuranceAccount.objects.filter(id_number=record.id_number).first()
+            account = next((a.account for a in applications if hasattr(a, "account")), None)
             results.append({"record": record, "applications": applications, "account": account})
-    return render(request, "desk/query.html", {"q": text, "results": results})
+        if results:
+            audit_record(
+                action=Action.ID_DISPLAY,
+                request=request,
+                target="query",
+                detail={"records": [result["record"].pk for result in results]},
+            )
+    return render(
+        request,
+        "desk/query.html",
+        {"form": form, "results": results, "searched": form.is_bound, "expired": search.expired},
+    )

@@ -1,12 +1,15 @@
 from django.contrib import admin
 from import_export.admin import ImportExportModelAdmin
 
+from audit.admin import AuditedAdminMixin
+from audit.services import Action, audit_entry, audit_record_many
 from enrollment.models import RosterUpload, StudentRecord
 from enrollment.resources import StudentRecordResource
+from enrollment.services import audit_record_save
 
 
 @admin.register(StudentRecord)
-class StudentRecordAdmin(ImportExportModelAdmin):
+class StudentRecordAdmin(AuditedAdminMixin, ImportExportModelAdmin):
     resource_classes = [StudentRecordResource]
     list_display = [
         "name",
@@ -17,10 +20,30 @@ class StudentRecordAdmin(ImportExportModelAdmin):
         "updated_at",
     ]
     list_filter = ["enrollment_year", "school"]
-    search_fields = ["name", "=id_number", "=student_number"]
+    # No search by ID number here: the admin searches by GET, and an ID number must never be in
+    # a URL. City administrators find a person by ID number on the query page (/desk/query/).
+    search_fields = ["name", "=student_number"]
     list_select_related = ["school"]
     raw_id_fields = ["campus"]
     readonly_fields = ["created_at", "updated_at", "created_by", "updated_by"]
+
+    def audit_record_of(self, obj):
+        return obj
+
+    def save_model(self, request, obj, form, change):
+        before = StudentRecord.objects.get(pk=obj.pk).template_values() if change else None
+        super().save_model(request, obj, form, change)
+        audit_record_save(user=request.user, record=obj, before=before)
+
+    def delete_model(self, request, obj):
+        self.delete_queryset(request, StudentRecord.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset):
+        audit_record_many(
+            audit_entry(action=Action.RECORD_DELETE, request=request, record=record)
+            for record in queryset
+        )
+        super().delete_queryset(request, queryset)
 
     def get_resource_kwargs(self, request, *args, **kwargs):
         return {"user": request.user}

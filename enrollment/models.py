@@ -118,6 +118,8 @@ class RosterUpload(models.Model):
     last_queued_at = models.DateTimeField("最近排队时间", default=timezone.now)
     checked_at = models.DateTimeField("检查完成时间", null=True, blank=True)
     committed_at = models.DateTimeField("提交时间", null=True, blank=True)
+    # Retention: the file's bytes are emptied after its policy year (counts and errors stay).
+    purged_at = models.DateTimeField("文件删除时间", null=True, blank=True)
 
     class Meta:
         verbose_name = verbose_name_plural = "名单上传"

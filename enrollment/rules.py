@@ -297,6 +297,24 @@ def check_id_number(id_type: str, id_number: str) -> str | None:
     return None
 
 
+def identify_id_problem(id_number: str) -> str | None:
+    """For a student typing their own ID number (type unknown): what is plainly wrong with it.
+
+    Only the shape is judged: the answer is the same whether or not anyone with that number is
+    on a roster. 18 digits (last may be X) must carry a valid check character and birth date;
+    a digits-only number of another length near 18 is a mistyped resident ID.
+    """
+    if not id_number:
+        return "请输入证件号码"
+    if len(id_number) == 18 and _ID18.match(id_number):
+        return _check_18_character_id(id_number, "身份证")
+    if id_number.isdigit() and 15 <= len(id_number) <= 20:
+        return f"居民身份证号码应为 18 位，您输入了 {len(id_number)} 位，请核对"
+    if not _OTHER_ID.match(id_number):
+        return "证件号码只能包含字母、数字和半角括号，请核对后重新输入"
+    return None
+
+
 def check_phone(phone: str) -> str | None:
     if _MOBILE.match(phone) or _LANDLINE.match(phone) or _INTERNATIONAL.match(phone):
         return None

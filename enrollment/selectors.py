@@ -26,11 +26,18 @@ def records_search(records: QuerySet[StudentRecord], query: str) -> QuerySet[Stu
 
 
 def uploads_visible_to(user: User) -> QuerySet[RosterUpload]:
-    """A filer sees the uploads they made; city administrators see all of them."""
+    """A filer sees the uploads they made for a school they may still file for; city
+    administrators see all of them.
+
+    Checked against the user's designations as they are now, on every request: a filer who
+    lost the designation no longer opens their old previews or error workbooks (they carry
+    full ID numbers and phones).
+    """
     uploads = RosterUpload.objects.select_related("school", "uploaded_by").defer("content")
     if user.is_city_admin:
         return uploads
-    return uploads.filter(uploaded_by=user)
+    schools = campuses_fileable_by(user).values("school")
+    return uploads.filter(uploaded_by=user, school__in=schools)
 
 
 def campus_progress(user: User, *, year: int) -> QuerySet[Campus]:

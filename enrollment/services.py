@@ -11,8 +11,16 @@ from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
 
+from audit.services import (
+    Action,
+    audit_entry,
+    audit_record,
+    audit_record_many,
+    masked_changes,
+    person_hash,
+)
 from config.queueing import enqueue, enqueue_on_commit
-from enrollment import importer, rules
+from enrollment import importer, retention, rules
 from enrollment.models import RosterUpload, StudentRecord
 from schools.models import Campus, School, User
 from schools.scoping import campuses_fileable_by
@@ -29,6 +37,13 @@ def roster_upload_create(
     """Keep the file and queue its check once the upload is committed to the database."""
     upload = RosterUpload.objects.create(
         school=school, enrollment_year=year, uploaded_by=user, file_name=file_name, content=content
+    )
+    audit_record(
+        action=Action.UPLOAD,
+        actor=user,
+        school=school,
+        target=f"upload:{upload.pk}",
+        detail={"file": file_name, "bytes": len(content), "year": year},
     )
     enqueue_on_commit(CHECK_UPLOAD, str(upload.pk))
     return upload
@@ -120,6 +135,12 @@ def roster_upload_commit(*, upload_id: uuid.UUID | str) -> None:
         upload.state = State.COMMITTED
         upload.committed_at = timezone.now()
         upload.save()
+        audit_record(
+            action=Action.UPLOAD_COMMITTED,
+            school=upload.school,
+            target=f"upload:{upload.pk}",
+            detail={"uploaded_by": upload.uploaded_by.get_username(), **upload.result},
+        )
 
 
 def uploads_requeue_stale(*, older_than: dt.timedelta) -> int:
@@ -139,6 +160,59 @@ def uploads_requeue_stale(*, older_than: dt.timedelta) -> int:
     if stale:
         logger.warning("re-queued %s roster uploads", len(stale))
     return len(stale)
+
+
+# Every field of RosterUpload that holds an uploaded file's bytes, with its empty value: the
+# retention purge empties all of them (a new stored file is one more line here).
+PURGED_FILE_FIELDS: dict[str, object] = {
+    "content": b"",
+}
+
+
+def upload_files_purge(
+    *, closing_dates: dict[int, dt.date], days_after_year: int, today: dt.date | None = None
+) -> int:
+    """Empty the stored files of uploads whose policy year closed `days_after_year` ago.
+
+    Uploads still being checked or committed are left alone; counts, errors and the audit
+    trail are kept. Safe to run any number of times.
+    """
+    today = today or timezone.localdate()
+    years = (
+        RosterUpload.objects.filter(purged_at__isnull=True)
+        .values_list("enrollment_year", flat=True)
+        .distinct()
+    )
+    due = [
+        year
+        for year in years
+        if retention.purge_due(
+            enrollment_year=year,
+            closing_dates=closing_dates,
+            days_after_year=days_after_year,
+            today=today,
+        )
+    ]
+    if not due:
+        return 0
+    with transaction.atomic():
+        purged = (
+            RosterUpload.objects.filter(enrollment_year__in=due, purged_at__isnull=True)
+            .exclude(state__in=[State.QUEUED, State.CHECKING, State.COMMITTING])
+            .update(purged_at=timezone.now(), **PURGED_FILE_FIELDS)
+        )
+        if purged:
+            audit_record(
+                action=Action.FILES_PURGED,
+                target="roster uploads",
+                detail={
+                    "uploads": purged,
+                    "years": sorted(due),
+                    "days_after_year": days_after_year,
+                },
+            )
+    logger.info("purged the files of %s roster uploads (years %s)", purged, sorted(due))
+    return purged
 
 
 def _return_to_checked(upload: RosterUpload, message: str) -> None:
@@ -203,7 +277,9 @@ def record_save(
     if errors:
         raise RecordRejected(errors)
     campus = Campus.objects.get(code=outcome.values["campus_code"])
+    creating = record is None
     record = record or StudentRecord(school=school, enrollment_year=year, created_by=user)
+    before = {} if creating else record.template_values()
     for attribute, value in outcome.values.items():
         setattr(record, attribute, value)
     record.campus = campus
@@ -211,11 +287,27 @@ def record_save(
     try:
         with transaction.atomic():
             record.save()
+            audit_record_save(user=user, record=record, before=None if creating else before)
     except IntegrityError as exc:  # a concurrent save took the ID number or student number
         raise RecordRejected(
             [rules.FieldError("证件号码", "刚刚有人保存了相同证件号码或学号的记录，请刷新后核对")]
         ) from exc
     return record
+
+
+def audit_record_save(*, user: User, record: StudentRecord, before: dict | None) -> None:
+    """A record's creation, or its edit as field changes (ID number and phone masked)."""
+    if before is None:
+        audit_record(action=Action.RECORD_CREATE, actor=user, record=record)
+        return
+    changes = masked_changes(before, record.template_values())
+    if not changes:
+        return
+    detail: dict = {"changes": changes}
+    if before["id_number"] != record.id_number:
+        # A corrected ID number: the entry is found by the old number as well as the new.
+        detail["previous_person"] = person_hash(before["id_number"])
+    audit_record(action=Action.RECORD_EDIT, actor=user, record=record, detail=detail)
 
 
 def _uniqueness_errors(
@@ -256,6 +348,10 @@ def records_delete(*, user: User, record_ids: list[int]) -> DeleteResult:
     count = deletable.count()
     try:
         with transaction.atomic():
+            audit_record_many(
+                audit_entry(action=Action.RECORD_DELETE, actor=user, record=record)
+                for record in deletable.only("pk", "school_id", "campus_id", "id_number")
+            )
             deletable.delete()
     except ProtectedError:  # a confirmation arrived meanwhile: delete nothing, ask again
         return DeleteResult(deleted=0, kept_confirmed=confirmed + 1)

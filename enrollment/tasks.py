@@ -20,3 +20,10 @@ def commit_roster_upload(upload_id: str) -> None:
 @shared_task
 def requeue_stale_uploads() -> int:
     return services.uploads_requeue_stale(older_than=dt.timedelta(minutes=3))
+
+
+@shared_task
+def purge_expired_upload_files() -> int:
+    from enrollment.retention_jobs import purge_expired_upload_files as purge
+
+    return purge()

@@ -16,6 +16,7 @@ from django.http import (
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from audit.services import Action, audit_record
 from enrollment import importer, selectors, services, workbooks
 from enrollment.forms import (
     RecordSearchForm,
@@ -26,6 +27,7 @@ from enrollment.forms import (
 from enrollment.models import RosterUpload, StudentRecord
 from schools.models import School
 from schools.scoping import campuses_fileable_by, schools_fileable_by
+from security.searches import search_from, search_redirect
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 ERRORS_PER_PAGE = 100
@@ -136,9 +138,18 @@ def upload_error_workbook(request: HttpRequest, upload_id: str) -> HttpResponse:
     upload = _upload_for(request, upload_id)
     if upload.state not in {RosterUpload.State.CHECKED, RosterUpload.State.COMMITTED}:
         raise Http404
+    if upload.purged_at is not None:  # the file's retention period is over
+        raise Http404
     sheet = importer.read_roster(bytes(upload.content))
     content = workbooks.build_error_workbook(
         header=sheet.header, raw_rows=sheet.raw_rows, errors=upload.errors
+    )
+    audit_record(
+        action=Action.EXPORT,
+        request=request,
+        school=upload.school,
+        target=f"upload:{upload.pk}",
+        detail={"file": "error workbook", "rows": len(sheet.raw_rows)},
     )
     stem = upload.file_name.rsplit(".", 1)[0]
     return xlsx_response(content, f"{stem}-错误标注.xlsx")
@@ -149,6 +160,13 @@ def upload_error_workbook(request: HttpRequest, upload_id: str) -> HttpResponse:
 def upload_commit(request: HttpRequest, upload_id: str) -> HttpResponse:
     upload = _upload_for(request, upload_id)
     if services.roster_upload_request_commit(upload=upload):
+        audit_record(
+            action=Action.UPLOAD_COMMIT,
+            request=request,
+            school=upload.school,
+            target=f"upload:{upload.pk}",
+            detail={"rows_valid": upload.rows_valid},
+        )
         messages.info(request, "已开始提交有效记录，请稍候")
     else:
         messages.error(request, "该文件当前不能提交（可能已提交，或没有有效记录）")
@@ -158,13 +176,20 @@ def upload_commit(request: HttpRequest, upload_id: str) -> HttpResponse:
 # --- records ---------------------------------------------------------------------------------
 
 
+RECORD_SEARCH_FIELDS = ("q", "school", "year")
+
+
 @login_required
+@require_http_methods(["GET", "POST"])
 def record_list(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":  # a search by ID number or name stays out of the URL
+        return search_redirect(request, page="records", fields=RECORD_SEARCH_FIELDS)
+    search = search_from(request, page="records")
     schools = schools_fileable_by(request.user)
-    form = RecordSearchForm(request.GET or None, schools=schools)
+    form = RecordSearchForm(search.data, schools=schools)
     records = selectors.records_visible_to(request.user).select_related("campus", "school")
     year = current_enrollment_year()
-    if form.is_valid():
+    if form.is_bound and form.is_valid():
         year = form.cleaned_data.get("year") or year
         if form.cleaned_data.get("school"):
             records = records.filter(school=form.cleaned_data["school"])
@@ -173,12 +198,23 @@ def record_list(request: HttpRequest) -> HttpResponse:
         "school__code", "campus_code", "student_number"
     )
     page = Paginator(records, RECORDS_PER_PAGE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
+    if page.object_list:
+        audit_record(
+            action=Action.ID_DISPLAY,
+            request=request,
+            target="records list",
+            detail={"records": [record.pk for record in page.object_list]},
+        )
     return render(
         request,
         "enrollment/record_list.html",
-        {"form": form, "page": page, "query": query.urlencode(), "year": year},
+        {
+            "form": form,
+            "page": page,
+            "query": search.query,
+            "expired": search.expired,
+            "year": year,
+        },
     )
 
 
@@ -194,6 +230,8 @@ def _record_form_page(
         if initial.get(attribute):
             initial[attribute] = initial[attribute].strftime("%Y%m%d")
     form = StudentRecordForm(request.POST or None, initial=initial, campus_codes=campus_codes)
+    if request.method == "GET" and record is not None:
+        audit_record(action=Action.ID_DISPLAY, request=request, record=record, target="record form")
     if request.method == "POST" and form.is_valid():
         raw = dict(form.cleaned_data)
         target_school = school

@@ -1,4 +1,7 @@
-from django.contrib import admin
+from axes.models import AccessAttempt
+from axes.utils import reset as axes_reset
+from django.conf import settings
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 
 from schools.models import Campus, District, FilerDesignation, School, User
@@ -38,7 +41,37 @@ class FilerDesignationAdmin(admin.ModelAdmin):
 
 @admin.register(User)
 class PortalUserAdmin(UserAdmin):
-    list_display = ["username", "last_name", "first_name", "role", "district", "is_active"]
+    list_display = [
+        "username",
+        "last_name",
+        "first_name",
+        "role",
+        "district",
+        "is_active",
+        "login_locked",
+    ]
     list_filter = ["role", "district", "is_active"]
     fieldsets = [*UserAdmin.fieldsets, ("角色", {"fields": ["role", "district"]})]
     add_fieldsets = [*UserAdmin.add_fieldsets, ("角色", {"fields": ["role", "district"]})]
+    actions = ["unlock_logins"]
+
+    @admin.display(description="登录已锁定", boolean=True)
+    def login_locked(self, user: User) -> bool:
+        failures = AccessAttempt.objects.filter(username=user.username).values_list(
+            "failures_since_start", flat=True
+        )
+        return sum(failures) >= settings.AXES_FAILURE_LIMIT
+
+    @admin.action(description="解除所选用户的登录锁定（连续密码错误导致）")
+    def unlock_logins(self, request, queryset) -> None:
+        from audit.services import Action, audit_record
+
+        for user in queryset:
+            if axes_reset(username=user.username):
+                audit_record(
+                    action=Action.UNLOCKED,
+                    request=request,
+                    target=f"user:{user.pk}",
+                    detail={"user": user.username},
+                )
+        messages.success(request, f"已解除 {queryset.count()} 个用户的登录锁定")

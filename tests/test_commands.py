@@ -52,6 +52,16 @@ def test_commit_stores_valid_rows_then_reports_unchanged(roster_file, rows_1012,
     assert StudentRecord.objects.count() == 3
 
 
+def test_a_commit_from_the_command_line_is_audited(roster_file, rows_1012, filer_1012):
+    from audit.models import AuditEntry
+
+    import_json(roster_file(rows_1012(2)), "--school", "1012", "--as-user", "filer1012")
+    assert not AuditEntry.objects.filter(action="upload_committed").exists()  # a dry run
+    import_json(roster_file(rows_1012(2)), "--school", "1012", "--as-user", "filer1012", "--commit")
+    entry = AuditEntry.objects.get(action="upload_committed")
+    assert entry.actor == filer_1012 and entry.detail["inserted"] == 2
+
+
 def test_year_option_sets_the_registration_window(roster_file, rows_1012, city_admin, year):
     result = import_json(roster_file(rows_1012(2)), "--school", "1012", "--year", str(year - 1))
     assert result["valid"] == 0

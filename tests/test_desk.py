@@ -396,15 +396,17 @@ def test_query_page_shows_record_history_and_account(
 ):
     record = StudentRecord.objects.order_by("pk").first()
     batch_confirm(filer, django_capture_on_commit_callbacks, {"ids": [record.pk], "attested": "on"})
-    html = filer.get(reverse("desk:query"), {"q": record.student_number}).content.decode()
+    html = filer.post(
+        reverse("desk:query"), {"q": record.student_number}, follow=True
+    ).content.decode()
     assert record.name in html and "院校代确认" in html and "已收纸质承诺书" in html
     assert "大学生" in html and "建账" in html
 
 
 def test_query_page_finds_nothing_out_of_scope(client, handler_pudong, stored_1012, policy_year):
     client.force_login(handler_pudong)
-    response = client.get(reverse("desk:query"), {"q": stored_1012[0]["学号"]})
-    assert response.context["results"] == []
+    response = client.post(reverse("desk:query"), {"q": stored_1012[0]["学号"]}, follow=True)
+    assert response.context["searched"] and response.context["results"] == []
 
 
 def test_batch_detail_of_another_user_is_not_found(

@@ -1,4 +1,5 @@
-"""One-time codes: sent to the roster's phone, expiring, rate-limited, and revealing nothing."""
+"""One-time codes: sent to the roster's phone, bound to its records, expiring, rate-limited
+without letting anyone use up another person's quota, and revealing nothing."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from django.utils import timezone
 
 from confirmations import otp
 from confirmations.models import OneTimeCode
+from enrollment.models import StudentRecord
 
 pytestmark = pytest.mark.django_db
 
@@ -32,11 +34,14 @@ def test_code_goes_to_the_phone_on_the_roster(student, _sms_outbox):
     assert _sms_outbox[-1][0] == student["联系电话"]
 
 
-def test_right_code_verifies_once(student, _sms_outbox):
+def test_right_code_verifies_once_and_binds_the_record(student, _sms_outbox):
     sent = request_code(student)
     code = last_code(_sms_outbox)
-    assert otp.code_verify(code_id=sent.code_id, id_number=student["证件号码"], code=code)
-    assert not otp.code_verify(code_id=sent.code_id, id_number=student["证件号码"], code=code)
+    record = StudentRecord.objects.get(id_number=student["证件号码"])
+    assert otp.code_verify(code_id=sent.code_id, id_number=student["证件号码"], code=code) == [
+        record.pk
+    ]
+    assert otp.code_verify(code_id=sent.code_id, id_number=student["证件号码"], code=code) == []
 
 
 def test_lower_case_x_and_spaces_in_the_id_are_the_same_person(student, _sms_outbox):
@@ -88,25 +93,87 @@ def test_resend_within_a_minute_is_refused(student):
         request_code(student)
 
 
-def test_sends_per_id_are_limited_per_hour(student):
-    for _ in range(otp.SENDS_PER_ID_PER_HOUR):
-        request_code(student)
-        OneTimeCode.objects.update(created_at=timezone.now() - dt.timedelta(minutes=2))
+def age_codes(minutes: int = 2) -> None:
+    OneTimeCode.objects.update(created_at=timezone.now() - dt.timedelta(minutes=minutes))
+
+
+def test_sends_per_person_are_limited_per_hour(student):
+    for index in range(otp.SENDS_PER_PERSON_PER_HOUR):
+        request_code(student, ip=f"10.0.1.{index}")
+        age_codes()
     with pytest.raises(otp.RateLimited, match="一小时"):
-        request_code(student)
+        request_code(student, ip="10.0.2.1")
 
 
-def test_sends_per_device_are_limited_per_hour(stored_1012):
-    for index in range(otp.SENDS_PER_IP_PER_HOUR):
-        row = stored_1012[index % len(stored_1012)]
-        OneTimeCode.objects.update(created_at=timezone.now() - dt.timedelta(minutes=2))
-        otp.code_request(name="某人", id_number=f"ID{index}", client_ip="10.9.9.9")
-    with pytest.raises(otp.RateLimited, match="本设备"):
+def test_requests_with_a_wrong_name_do_not_use_up_the_students_quota(student, _sms_outbox):
+    for index in range(otp.SENDS_PER_PERSON_PER_HOUR * 2):
+        request_code(student, ip=f"10.0.1.{index}", name=f"冒名{index % 2}")
+        age_codes()
+    request_code(student, ip="10.0.2.1")  # the real student still gets a code
+    assert _sms_outbox[-1][0] == student["联系电话"]
+
+
+def test_a_wrong_name_is_limited_on_its_own_like_a_right_one(student):
+    """The limit answers the same for a matching and a non-matching pair: no oracle."""
+    request_code(student, name="冒名")
+    with pytest.raises(otp.RateLimited, match="60 秒"):
+        request_code(student, name="冒名")
+
+
+def test_a_busy_shared_address_is_slowed_down_not_locked_out(stored_1012, settings, _sms_outbox):
+    settings.IDENTIFY_FREE_PER_ADDRESS_PER_HOUR = 3
+    settings.IDENTIFY_MAX_BACKOFF_SECONDS = 5
+    for row in stored_1012[:3]:
         request_code(row, ip="10.9.9.9")
+    with pytest.raises(otp.RateLimited, match="秒后再试"):
+        request_code(stored_1012[3], ip="10.9.9.9")
+    age_codes(minutes=1)  # a few seconds later the next student gets through
+    request_code(stored_1012[3], ip="10.9.9.9")
+    assert _sms_outbox[-1][0] == stored_1012[3]["联系电话"]
+    request_code(stored_1012[4], ip="10.9.9.10")  # other addresses never waited
+
+
+def test_backoff_grows_with_the_traffic_and_stops_at_the_cap():
+    from security.throttle import backoff_wait
+
+    now = timezone.now()
+    waits = [
+        backoff_wait(recent=recent, free=10, last_at=now, now=now, base_seconds=1, max_seconds=30)
+        for recent in (9, 10, 11, 12, 13, 20, 500)
+    ]
+    assert waits == [0, 1, 2, 4, 8, 30, 30]
+    later = now + dt.timedelta(seconds=3)
+    assert (
+        backoff_wait(recent=12, free=10, last_at=now, now=later, base_seconds=1, max_seconds=30)
+        == 1
+    )
+
+
+@pytest.mark.parametrize(
+    "id_number",
+    [
+        "31010420090402001",
+        "310104200904020014",
+        "310104209913020013",
+        "3101042009040200133",
+        "身份证",
+    ],
+)
+def test_malformed_id_number_is_answered_at_once(registry, id_number, _sms_outbox):
+    with pytest.raises(otp.MalformedIdNumber):
+        otp.code_request(name="某人", id_number=id_number, client_ip="10.0.0.1")
+    assert not OneTimeCode.objects.exists() and _sms_outbox == []
+
+
+def test_passport_numbers_are_not_taken_for_malformed(registry):
+    assert isinstance(
+        otp.code_request(name="某人", id_number="USA0123456789", client_ip=None), otp.CodeSent
+    )
 
 
 def test_codes_are_stored_only_as_hashes(student, _sms_outbox):
     request_code(student)
     stored = OneTimeCode.objects.get()
-    assert last_code(_sms_outbox) not in stored.code_hash
-    assert student["证件号码"] not in stored.id_number_hash
+    assert last_code(_sms_outbox) not in str(stored.deliveries)
+    assert student["证件号码"] not in stored.id_number_hash + stored.pair_hash
+    assert student["联系电话"] not in str(stored.deliveries)

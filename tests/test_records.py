@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -32,17 +34,56 @@ def test_list_is_paginated_and_shows_the_filers_records(client, filer_1012, stor
     assert page.paginator.count == 60 and len(page.object_list) == 50
 
 
+def search(client, **data):
+    """Search as the page does: POST the form, follow to the `?s=` token page."""
+    return client.post(reverse("enrollment:record_list"), data, follow=True)
+
+
 def test_pagination_keeps_the_search(client, filer_1012, stored):
     client.force_login(filer_1012)
-    response = client.get(reverse("enrollment:record_list"), {"q": "", "school": ""})
-    assert "q=&amp;school=&amp;page=2" in response.content.decode()
+    response = search(client, q="", school="")
+    token = response.request["QUERY_STRING"]
+    assert token.startswith("s=")
+    assert f"?{token}&amp;page=2" in response.content.decode()
+    second = client.get(reverse("enrollment:record_list") + f"?{token}&page=2")
+    assert second.context["page"].number == 2 and second.context["form"].is_bound
+
+
+def test_search_by_id_number_never_puts_it_in_the_url(client, filer_1012, stored):
+    client.force_login(filer_1012)
+    id_number = stored[7]["证件号码"]
+    response = search(client, q=id_number)
+    assert response.context["page"].paginator.count == 1
+    ((url, _),) = response.redirect_chain
+    assert id_number not in url
+    links = re.findall(r'(?:href|action)="([^"]*)"', response.content.decode())
+    assert links and not [link for link in links if id_number in link]
+
+
+def test_an_id_number_in_the_query_string_is_ignored(client, filer_1012, stored):
+    client.force_login(filer_1012)
+    page = client.get(reverse("enrollment:record_list"), {"q": stored[7]["证件号码"]}).context[
+        "page"
+    ]
+    assert page.paginator.count == 60  # the whole list: `q` is only taken by POST
+
+
+def test_a_search_token_belongs_to_the_session_that_made_it(client, filer_1012, stored):
+    from django.test import Client
+
+    client.force_login(filer_1012)
+    token = search(client, q=stored[7]["证件号码"]).request["QUERY_STRING"]
+    other = Client()
+    other.force_login(filer_1012)
+    response = other.get(reverse("enrollment:record_list") + f"?{token}")
+    assert response.context["expired"] and response.context["page"].paginator.count == 60
 
 
 @pytest.mark.parametrize("field", ["姓名", "证件号码", "学号"])
 def test_search_finds_by_name_id_number_or_student_number(client, filer_1012, stored, field):
     client.force_login(filer_1012)
     target = stored[7]
-    page = client.get(reverse("enrollment:record_list"), {"q": target[field]}).context["page"]
+    page = search(client, q=target[field]).context["page"]
     assert target["证件号码"] in [record.id_number for record in page.object_list]
     if field != "姓名":
         assert page.paginator.count == 1
@@ -80,7 +121,7 @@ def test_search_by_id_number_accepts_lower_case_x(client, filer_1012, registry, 
         phone="13900000000",
         willingness="1",
     )
-    page = client.get(reverse("enrollment:record_list"), {"q": id_number.lower()}).context["page"]
+    page = search(client, q=id_number.lower()).context["page"]
     assert page.paginator.count == 1
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from audit.services import Action, audit_record
 from enrollment.importer import PROGRESS_EVERY, RosterRefused, roster_import
 from schools.models import School, User
 
@@ -60,6 +61,19 @@ class Command(BaseCommand):
             )
         except RosterRefused as refusal:
             raise CommandError(refusal.message) from refusal
+        if result.committed:
+            audit_record(
+                action=Action.UPLOAD_COMMITTED,
+                actor=user,
+                school=school,
+                target=f"file:{path.name}",
+                detail={
+                    "via": "import_roster",
+                    "inserted": result.inserted,
+                    "updated": result.updated,
+                    "unchanged": result.unchanged,
+                },
+            )
 
         if options["json"]:
             self.stdout.write(json.dumps(result.as_dict(), ensure_ascii=False))

@@ -1,0 +1,85 @@
+"""The audit trail in the admin: read only for everyone, superusers included.
+
+Searching by person (an ID number) is on the staff page /audit/, by POST, so that the number
+never lands in a URL; the admin searches user names, targets and school codes.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from audit.models import AuditEntry
+from audit.services import Action, audit_record
+from security.logmask import mask_personal
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    list_display = ["at", "actor_label", "action", "school", "campus", "target", "client_ip"]
+    list_filter = ["action", "actor_kind"]
+    date_hierarchy = "at"
+    search_fields = ["actor_label", "target", "school__code"]
+    list_select_related = ["school", "campus"]
+    readonly_fields = [field.name for field in AuditEntry._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class AuditedAdminMixin:
+    """For admins of models that carry personal data.
+
+    Opening an object shows its full ID number (or a signed pledge): that is recorded, and so
+    is every export and import through django-import-export.
+    """
+
+    audit_view_action = Action.ID_DISPLAY
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        if request.method == "GET" and response.status_code == 200:
+            obj = self.get_object(request, object_id)
+            if obj is not None:
+                audit_record(
+                    action=self.audit_view_action,
+                    request=request,
+                    record=self.audit_record_of(obj),
+                    id_number=getattr(obj, "id_number", ""),
+                    target=f"{self.opts.label_lower}:{obj.pk}",
+                    detail={"via": "admin"},
+                )
+        return response
+
+    def audit_record_of(self, obj):
+        """The student record an object is about (for school, campus and person), if any."""
+        return None
+
+    def get_export_data(self, file_format, request, queryset, **kwargs):
+        data = super().get_export_data(file_format, request, queryset, **kwargs)
+        audit_record(
+            action=Action.EXPORT,
+            request=request,
+            target=self.opts.label_lower,
+            detail={
+                "via": "admin",
+                "rows": queryset.count(),
+                "filter": {key: mask_personal(value) for key, value in request.GET.items()},
+            },
+        )
+        return data
+
+    def process_result(self, result, request):
+        totals = {key: value for key, value in result.totals.items() if value}
+        audit_record(
+            action=Action.UPLOAD_COMMITTED,
+            request=request,
+            target=self.opts.label_lower,
+            detail={"via": "admin import", "totals": totals},
+        )
+        return super().process_result(result, request)
