@@ -5,6 +5,7 @@ from django import forms
 from django.utils import timezone
 
 from confirmations import estimator
+from confirmations.templatetags.benefit_format import yuan
 
 MAX_AMOUNT = Decimal(10_000_000)  # one visit or stay; a bound, not a rule
 
@@ -142,7 +143,7 @@ class EstimateForm(forms.Form):
             None,
         )
         self.fields["deductible_paid"].help_text = (
-            f"门急诊：今年已累计计入起付线（{yearly:,.0f} 元/年）的金额。" if yearly else ""
+            f"门急诊：今年已累计计入起付线（{yuan(yearly)} 元/年）的金额。" if yearly else ""
         ) + "住院：本次住院已计入起付标准的金额，一般填 0。不清楚可填 0，按自付最多的情况计算。"
 
     def clean(self) -> dict:

@@ -12,8 +12,7 @@ def yuan(value: Decimal | None) -> str:
     """Thousands separated, fen only when there are any: 1,000 / 2,508.50."""
     if value is None:
         return ""
-    text = f"{Decimal(value):,.2f}"
-    return text.removesuffix(".00")
+    return f"{Decimal(value):,.2f}".removesuffix(".00")
 
 
 @register.filter
