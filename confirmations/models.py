@@ -200,6 +200,18 @@ class BenefitRule(models.Model):
     def __str__(self) -> str:
         return f"{self.get_visit_kind_display()} {self.get_hospital_level_display()}"
 
+    @classmethod
+    def from_rule(cls, policy_year: PolicyYear, rule: estimator.Rule) -> BenefitRule:
+        return cls(
+            policy_year=policy_year,
+            visit_kind=rule.visit_kind,
+            hospital_level=rule.hospital_level,
+            deductible=rule.deductible,
+            deductible_scope=rule.deductible_scope,
+            fund_share_percent=rule.fund_share,
+            note=rule.note,
+        )
+
     def as_rule(self) -> estimator.Rule:
         return estimator.Rule(
             visit_kind=self.visit_kind,

@@ -271,16 +271,7 @@ def benefit_table_set(*, policy_year: PolicyYear, table: estimator.BenefitTable)
     """Replace the year's benefit table (lines and serious-illness shares) with `table`."""
     policy_year.benefit_rules.all().delete()
     BenefitRule.objects.bulk_create(
-        BenefitRule(
-            policy_year=policy_year,
-            visit_kind=rule.visit_kind,
-            hospital_level=rule.hospital_level,
-            deductible=rule.deductible,
-            deductible_scope=rule.deductible_scope,
-            fund_share_percent=rule.fund_share,
-            note=rule.note,
-        )
-        for rule in table.rules
+        BenefitRule.from_rule(policy_year, rule) for rule in table.rules
     )
     policy_year.serious_illness_percent = table.serious_illness_share
     policy_year.serious_illness_low_income_percent = table.serious_illness_low_income_share

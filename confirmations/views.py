@@ -45,22 +45,37 @@ def student_required(view: Callable) -> Callable:
     return wrapper
 
 
+def with_policy_year(*, title: str, message: str) -> Callable:
+    """Pass the current policy year to the view, or render a page saying it is not out yet."""
+
+    def decorator(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+            policy_year = PolicyYear.current()
+            if policy_year is None:
+                return render(
+                    request, "confirmations/message.html", {"title": title, "message": message}
+                )
+            return view(request, policy_year, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
 def student_flow(view: Callable) -> Callable:
     """An identified student and the current policy year (or a page saying it is not open)."""
+    return student_required(
+        with_policy_year(title="暂未开放", message="本年度新生参保确认尚未开放，请留意院校通知。")(
+            view
+        )
+    )
 
-    @student_required
-    @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
-        policy_year = PolicyYear.current()
-        if policy_year is None:
-            return render(
-                request,
-                "confirmations/message.html",
-                {"title": "暂未开放", "message": "本年度新生参保确认尚未开放，请留意院校通知。"},
-            )
-        return view(request, policy_year, *args, **kwargs)
 
-    return wrapper
+# The benefit pages are open to everyone: the year's table, with the student's dates if known.
+benefits_year = with_policy_year(
+    title="暂未发布", message="本年度大学生医保待遇尚未发布，请留意院校通知。"
+)
 
 
 def _benefit_table_context(policy_year: PolicyYear | None) -> dict:
@@ -306,23 +321,6 @@ def signature_image(request: HttpRequest, approval_number: str) -> HttpResponse:
     return response
 
 
-def policy_year_required(view: Callable) -> Callable:
-    """The current policy year, for pages open to everyone (or a page saying it is not out)."""
-
-    @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
-        policy_year = PolicyYear.current()
-        if policy_year is None:
-            return render(
-                request,
-                "confirmations/message.html",
-                {"title": "暂未发布", "message": "本年度大学生医保待遇尚未发布，请留意院校通知。"},
-            )
-        return view(request, policy_year, *args, **kwargs)
-
-    return wrapper
-
-
 def _own_application_for_year(request: HttpRequest, policy_year: PolicyYear) -> Application | None:
     student = identified_student(request)
     if student is None:
@@ -333,7 +331,7 @@ def _own_application_for_year(request: HttpRequest, policy_year: PolicyYear) -> 
 
 @never_cache  # the student's own dates on a phone that others may pick up
 @require_GET
-@policy_year_required
+@benefits_year
 def benefits(request: HttpRequest, policy_year: PolicyYear) -> HttpResponse:
     """My benefits: the student's own period (when identified) and the year's table explained."""
     application = _own_application_for_year(request, policy_year)
@@ -351,7 +349,7 @@ def benefits(request: HttpRequest, policy_year: PolicyYear) -> HttpResponse:
 
 @never_cache  # the answer describes the student's health costs: not for the browser's cache
 @require_http_methods(["GET", "POST"])
-@policy_year_required
+@benefits_year
 def estimate(request: HttpRequest, policy_year: PolicyYear) -> HttpResponse:
     """The estimator: a POST that renders the answer and stores nothing.
 
@@ -378,7 +376,7 @@ def estimate(request: HttpRequest, policy_year: PolicyYear) -> HttpResponse:
 
 
 @require_GET
-@policy_year_required
+@benefits_year
 def questions(request: HttpRequest, policy_year: PolicyYear) -> HttpResponse:
     query = request.GET.get("q", "")[: selectors.MAX_QUERY_CHARS]
     return render(

@@ -288,11 +288,18 @@ def test_visit_inside_the_students_waiting_period_is_not_covered(client, created
     assert "等待期内发生的医疗费用医保不予报销，需个人承担" in page
 
 
-def test_cash_paid_visit_before_the_account_says_to_claim_within_6_months(client, created, year):
+@pytest.fixture
+def usable_from_october(created, year):
+    """Benefits from 1 September, the account usable (e-voucher) from 1 October 09:00."""
     Application.objects.filter(pk=created.pk).update(
         benefit_start=dt.date(year, 9, 1),
         voucher_from=timezone.make_aware(dt.datetime(year, 10, 1, 9, 0)),
     )
+
+
+def test_cash_paid_visit_before_the_account_says_to_claim_within_6_months(
+    client, usable_from_october, year
+):
     page = text(
         post_estimate(
             client,
@@ -307,11 +314,9 @@ def test_cash_paid_visit_before_the_account_says_to_claim_within_6_months(client
     assert f"6 个月内（按就诊日计，至 {year + 1}-03-14）申请零星报销" in page
 
 
-def test_cash_paid_campus_clinic_visit_before_the_account_says_to_re_settle(client, created, year):
-    Application.objects.filter(pk=created.pk).update(
-        benefit_start=dt.date(year, 9, 1),
-        voucher_from=timezone.make_aware(dt.datetime(year, 10, 1, 9, 0)),
-    )
+def test_cash_paid_campus_clinic_visit_before_the_account_says_to_re_settle(
+    client, usable_from_october, year
+):
     page = text(
         post_estimate(
             client, visit_kind="campus_clinic", covered_costs="100", visit_date=f"{year}-09-15"
