@@ -175,7 +175,8 @@ class NoRule(ValueError):
 
 
 def money(value: Decimal) -> Decimal:
-    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+    # + 0 turns a typed "-0" into 0, so no page prints "-0 元".
+    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP) + 0
 
 
 def coverage_on(day: dt.date | None, period: BenefitPeriod | None) -> Coverage:

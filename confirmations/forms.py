@@ -74,7 +74,8 @@ class MoneyField(forms.DecimalField):
         if isinstance(value, str):
             value = unicodedata.normalize("NFKC", value)
             value = value.replace(",", "").replace("元", "").replace(" ", "").strip()
-        return super().to_python(value)
+        value = super().to_python(value)
+        return value + 0 if value is not None and value.is_finite() else value  # -0 → 0
 
 
 class EstimateForm(forms.Form):

@@ -241,6 +241,28 @@ def test_estimator_refuses_amounts_it_cannot_use(client, policy_year, typed, mes
     assert "估算结果" not in text(response)
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"visit_kind": "x", "covered_costs": "100"},
+        {"visit_kind": "outpatient", "hospital_level": "any", "covered_costs": "100"},
+        {"visit_kind": "campus_clinic", "covered_costs": "1e400"},
+        {"visit_kind": "campus_clinic", "covered_costs": "NaN"},
+        {"visit_kind": "campus_clinic", "covered_costs": "1" * 5000},
+        {"visit_kind": "campus_clinic", "covered_costs": "100", "deductible_paid": "1e-9"},
+    ],
+)
+def test_estimator_refuses_hostile_posts_on_the_page(client, created, fields):
+    response = post_estimate(client, **{"visit_date": "9999-99-99", **fields})
+    assert response.status_code == 200
+    assert "请修改以下内容" in text(response) and "估算结果" not in text(response)
+
+
+def test_estimator_prints_a_typed_minus_zero_as_zero(client, policy_year):
+    page = text(post_estimate(client, visit_kind="campus_clinic", covered_costs="-0"))
+    assert "本次费用 0 元" in page and "-0" not in page
+
+
 def test_estimator_stores_nothing_and_logs_no_amount(client, created, caplog):
     caplog.set_level(logging.DEBUG)
     with CaptureQueriesContext(connection) as queries:
