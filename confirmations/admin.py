@@ -1,24 +1,102 @@
 from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.forms.models import BaseInlineFormSet
 from import_export import resources
 from import_export.admin import ImportExportModelAdmin
 
 from audit.admin import AuditedAdminMixin
 from audit.services import Action
+from confirmations.estimator import Rule, table_problems
 from confirmations.models import (
     Application,
     BatchConfirmation,
+    BenefitRule,
     CoverageRecord,
     InsuranceAccount,
     PolicyYear,
+    Question,
     Reminder,
     SignedPledge,
 )
+
+
+class BenefitRuleFormSet(BaseInlineFormSet):
+    """The table as a whole must be one the estimator can read without guessing."""
+
+    def clean(self) -> None:
+        super().clean()
+        kept = [
+            form.cleaned_data
+            for form in self.forms
+            if form.cleaned_data and not form.cleaned_data.get("DELETE")
+        ]
+        if any(form.errors for form in self.forms):
+            return  # each line's own errors first
+        rules = [
+            Rule(
+                visit_kind=line["visit_kind"],
+                hospital_level=line["hospital_level"],
+                deductible=line["deductible"],
+                deductible_scope=line["deductible_scope"],
+                fund_share=line["fund_share_percent"],
+            )
+            for line in kept
+        ]
+        problems = table_problems(rules)
+        if problems:
+            raise ValidationError(problems)
+
+
+class BenefitRuleInline(admin.TabularInline):
+    model = BenefitRule
+    formset = BenefitRuleFormSet
+    fields = [
+        "visit_kind",
+        "hospital_level",
+        "deductible",
+        "deductible_scope",
+        "fund_share_percent",
+        "note",
+    ]
+    extra = 0
+    verbose_name_plural = "待遇表（就医政策）"
 
 
 @admin.register(PolicyYear)
 class PolicyYearAdmin(admin.ModelAdmin):
     list_display = ["enrollment_year", "enrollment_period_opens", "premium", "pledge_version"]
     readonly_fields = ["pledge_version"]
+    inlines = [BenefitRuleInline]
+    fieldsets = [
+        (
+            None,
+            {"fields": ["enrollment_year", "enrollment_period_opens", "promised_minutes"]},
+        ),
+        ("缴费", {"fields": ["current_year_premium", "premium"]}),
+        ("待遇等待期", {"fields": ["waiting_fixed_months", "waiting_months_per_gap_year"]}),
+        (
+            "大病保险与零星报销",
+            {
+                "fields": [
+                    "serious_illness_percent",
+                    "serious_illness_low_income_percent",
+                    "serious_illness_scope",
+                    "claim_months",
+                ]
+            },
+        ),
+        ("承诺书", {"fields": ["pledge_text", "pledge_version"]}),
+    ]
+
+
+@admin.register(Question)
+class QuestionAdmin(admin.ModelAdmin):
+    list_display = ["question", "policy_year", "order", "is_published", "updated_at"]
+    list_display_links = ["question"]
+    list_editable = ["order", "is_published"]
+    list_filter = ["policy_year", "is_published"]
+    search_fields = ["question", "answer", "keywords"]
+    fields = ["policy_year", "question", "answer", "source", "keywords", "order", "is_published"]
 
 
 class CoverageRecordResource(resources.ModelResource):

@@ -1,4 +1,13 @@
+import unicodedata
+from decimal import Decimal
+
 from django import forms
+from django.utils import timezone
+
+from confirmations import estimator
+from confirmations.templatetags.benefit_format import yuan
+
+MAX_AMOUNT = Decimal(10_000_000)  # one visit or stay; a bound, not a rule
 
 
 class IdentifyForm(forms.Form):
@@ -35,3 +44,131 @@ class SignForm(forms.Form):
     signature = forms.CharField(
         widget=forms.HiddenInput, error_messages={"required": "请在签名区域内手写签名"}
     )
+
+
+class MoneyField(forms.DecimalField):
+    """An amount in 元 as people type it on a phone: 1,000 / 1000元 / full-width digits."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("max_digits", 10)
+        kwargs.setdefault("decimal_places", 2)
+        kwargs.setdefault("min_value", Decimal(0))
+        kwargs.setdefault("max_value", MAX_AMOUNT)
+        kwargs.setdefault("localize", False)
+        kwargs.setdefault(
+            "widget",
+            forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
+        )
+        super().__init__(**kwargs)
+        self.error_messages.update(
+            {
+                "invalid": "请填写金额（元），如 220 或 1000.50",
+                "min_value": "金额不能为负数",
+                "max_value": f"金额不能超过 {MAX_AMOUNT:,} 元",
+                "max_digits": f"金额不能超过 {MAX_AMOUNT:,} 元",
+                "max_decimal_places": "金额最多保留两位小数（到分）",
+            }
+        )
+
+    def to_python(self, value):
+        if isinstance(value, str):
+            value = unicodedata.normalize("NFKC", value)
+            value = value.replace(",", "").replace("元", "").replace(" ", "").strip()
+        value = super().to_python(value)
+        return value + 0 if value is not None and value.is_finite() else value  # -0 → 0
+
+
+class EstimateForm(forms.Form):
+    """One visit, as the student describes it; validated against the year's table."""
+
+    visit_kind = forms.ChoiceField(
+        label="就诊类型",
+        widget=forms.RadioSelect,
+        error_messages={"required": "请选择就诊类型"},
+    )
+    hospital_level = forms.ChoiceField(
+        label="医院级别",
+        required=False,
+        widget=forms.RadioSelect,
+        # Short labels fit three in a row at 360 px; the legend says 医院级别.
+        choices=[
+            (level.value, level.label.removesuffix("医院"))
+            for level in estimator.HospitalLevel
+            if level != estimator.HospitalLevel.ANY
+        ],
+    )
+    covered_costs = MoneyField(
+        label="本次符合医保规定的医疗费用（元）",
+        help_text="不含医保不报销的自费项目",
+        error_messages={"required": "请填写本次的医疗费用"},
+    )
+    deductible_paid = MoneyField(label="已计入起付线的金额（元）", required=False)
+    serious_illness = forms.BooleanField(
+        label="属于大病保险范围的治疗",
+        required=False,
+    )
+    low_income = forms.BooleanField(
+        label="本市低保、低收入家庭成员", required=False, help_text="影响大病保险再报销比例"
+    )
+    visit_date = forms.DateField(
+        label="就诊日期",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        input_formats=["%Y-%m-%d", "%Y/%m/%d", "%Y%m%d"],
+        help_text="用于判断是否在您的待遇享受期内；不填按今天计算",
+        error_messages={"invalid": "请填写就诊日期，如 2026-10-08"},
+    )
+
+    def __init__(
+        self,
+        *args,
+        table: estimator.BenefitTable,
+        with_date: bool,
+        serious_illness_scope: str = "",
+        **kwargs,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.table = table
+        self.fields["serious_illness"].help_text = serious_illness_scope
+        self.fields["visit_kind"].choices = [
+            (kind, estimator.VisitKind(kind).label) for kind in table.visit_kinds()
+        ]
+        if not with_date:
+            del self.fields["visit_date"]
+        yearly = next(
+            (
+                r.deductible
+                for r in table.rules
+                if r.deductible_scope == estimator.DeductibleScope.PER_YEAR and r.deductible
+            ),
+            None,
+        )
+        self.fields["deductible_paid"].help_text = (
+            f"门急诊：今年已累计计入起付线（{yuan(yearly)} 元/年）的金额。" if yearly else ""
+        ) + "住院：本次住院已计入起付标准的金额，一般填 0。不清楚可填 0，按自付最多的情况计算。"
+
+    def clean(self) -> dict:
+        data = super().clean()
+        kind, level = data.get("visit_kind"), data.get("hospital_level") or None
+        if kind and self.table.needs_level(kind):
+            if level is None:
+                self.add_error("hospital_level", "请选择医院级别（校外门急诊和住院按医院级别支付）")
+            elif self.table.rule_for(kind, level) is None:
+                self.add_error("hospital_level", "本年度待遇表没有这一级别医院的规定")
+        return data
+
+    def visit(self) -> estimator.Visit:
+        data = self.cleaned_data
+        return estimator.Visit(
+            visit_kind=data["visit_kind"],
+            hospital_level=data.get("hospital_level") or None,
+            covered_costs=data["covered_costs"],
+            deductible_paid=data.get("deductible_paid") or Decimal(0),
+            serious_illness=data["serious_illness"],
+            low_income=data["low_income"],
+            on=data.get("visit_date") or self._today_if_dated(),
+        )
+
+    def _today_if_dated(self):
+        # An empty date means today, when the student's own dates are known.
+        return timezone.localdate() if "visit_date" in self.fields else None

@@ -9,10 +9,12 @@ import string
 import uuid
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from confirmations import estimator
 from confirmations.benefits import WaitingRule
 from enrollment.models import StudentRecord
 
@@ -29,19 +31,13 @@ DEFAULT_PLEDGE_TEXT = """自愿参保承诺书（新生）
 
 承诺时间：{date}"""
 
-DEFAULT_BENEFITS = {
-    "premium_note": "本年度个人免缴，承诺参加下一年度居民医保并按规定缴费",
-    "rows": [
-        ["校内门诊", "不设起付线", "基金支付 80%"],
-        ["校外门急诊", "起付线 300 元/年", "一级 70%，二级 60%，三级 50%"],
-        [
-            "住院（每次）",
-            "起付标准 一级 50 元，二级 100 元，三级 300 元",
-            "一级 80%，二级 75%，三级 60%",
-        ],
-        ["大病保险", "居民医保结算后个人自负部分", "再报销 60%（低保、低收入家庭 65%）"],
-    ],
-}
+PERCENT = [MinValueValidator(0), MaxValueValidator(100)]
+# Seed 01 line 756, seed 02 lines 129–137.
+SERIOUS_ILLNESS_SCOPE = (
+    "重症尿毒症透析治疗、肾移植抗排异治疗、恶性肿瘤治疗（化学治疗、内分泌特异治疗、放射治疗、"
+    "同位素治疗、介入治疗、中医治疗）、部分精神病病种治疗（精神分裂症、中重度抑郁症、躁狂症、强迫症、"
+    "精神发育迟缓伴发精神障碍、癫痫伴发精神障碍、偏执性精神病）、血友病治疗、再生障碍性贫血治疗等"
+)
 
 
 class PolicyYear(models.Model):
@@ -58,7 +54,41 @@ class PolicyYear(models.Model):
     waiting_months_per_gap_year = models.PositiveSmallIntegerField(
         "每断保一年增加的等待期（月）", default=1
     )
-    benefit_table = models.JSONField("待遇表", default=dict, blank=True)
+    current_year_premium = models.DecimalField(
+        "本年度个人缴费（元）",
+        max_digits=8,
+        decimal_places=2,
+        default=0,
+        validators=[MinValueValidator(0)],
+        help_text="新生当年的个人缴费；上海新生本年度免缴，填 0",
+    )
+    serious_illness_percent = models.DecimalField(
+        "大病保险再报销比例（%）",
+        max_digits=5,
+        decimal_places=2,
+        default=60,
+        validators=PERCENT,
+        help_text="居民医保结算后个人自负部分由大病保险资金再报销的比例",
+    )
+    serious_illness_low_income_percent = models.DecimalField(
+        "低保、低收入家庭成员大病再报销比例（%）",
+        max_digits=5,
+        decimal_places=2,
+        default=65,
+        validators=PERCENT,
+    )
+    serious_illness_scope = models.TextField(
+        "大病保险范围",
+        blank=True,
+        default=SERIOUS_ILLNESS_SCOPE,
+        help_text="学生页面和费用估算中说明哪些治疗可享受大病保险",
+    )
+    claim_months = models.PositiveSmallIntegerField(
+        "零星报销申请期限（月）",
+        default=6,
+        validators=[MinValueValidator(1), MaxValueValidator(36)],
+        help_text="个人垫付的医疗费用，自就医凭证开具之日起多少个月内可申请零星报销",
+    )
     pledge_text = models.TextField(
         "承诺书文本",
         default=DEFAULT_PLEDGE_TEXT,
@@ -70,6 +100,17 @@ class PolicyYear(models.Model):
     class Meta:
         verbose_name = verbose_name_plural = "政策年度"
         ordering = ["-enrollment_year"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    serious_illness_percent__gte=0,
+                    serious_illness_percent__lte=100,
+                    serious_illness_low_income_percent__gte=0,
+                    serious_illness_low_income_percent__lte=100,
+                ),
+                name="policy_year_serious_illness_shares_are_percentages",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.enrollment_year} 年度"
@@ -97,6 +138,116 @@ class PolicyYear(models.Model):
     @classmethod
     def current(cls) -> PolicyYear | None:
         return cls.objects.filter(enrollment_year=timezone.localdate().year).first()
+
+    def benefit_table(self) -> estimator.BenefitTable:
+        """The year's benefit table as the estimator reads it."""
+        return estimator.BenefitTable(
+            rules=tuple(rule.as_rule() for rule in self.benefit_rules.all()),
+            serious_illness_share=self.serious_illness_percent,
+            serious_illness_low_income_share=self.serious_illness_low_income_percent,
+            claim_months=self.claim_months,
+        )
+
+
+class BenefitRule(models.Model):
+    """One line of a policy year's benefit table (就医政策): a kind of visit at a hospital level."""
+
+    policy_year = models.ForeignKey(
+        PolicyYear, on_delete=models.CASCADE, related_name="benefit_rules"
+    )
+    visit_kind = models.CharField("就诊类型", max_length=20, choices=estimator.VisitKind)
+    hospital_level = models.CharField(
+        "医院级别",
+        max_length=3,
+        choices=estimator.HospitalLevel,
+        default=estimator.HospitalLevel.ANY,
+    )
+    deductible = models.DecimalField(
+        "起付线（元）", max_digits=8, decimal_places=2, validators=[MinValueValidator(0)]
+    )
+    deductible_scope = models.CharField(
+        "起付线计算方式",
+        max_length=4,
+        choices=estimator.DeductibleScope,
+        default=estimator.DeductibleScope.PER_YEAR,
+    )
+    fund_share_percent = models.DecimalField(
+        "医保基金支付比例（%）",
+        max_digits=5,
+        decimal_places=2,
+        validators=PERCENT,
+        help_text="超过起付线部分由医保基金支付的比例",
+    )
+    note = models.CharField("说明", max_length=100, blank=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "待遇表"
+        ordering = ["policy_year", "visit_kind", "hospital_level"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["policy_year", "visit_kind", "hospital_level"],
+                name="one_benefit_rule_per_visit_kind_and_level",
+            ),
+            models.CheckConstraint(
+                condition=Q(fund_share_percent__gte=0, fund_share_percent__lte=100),
+                name="benefit_rule_share_is_a_percentage",
+            ),
+            models.CheckConstraint(
+                condition=Q(deductible__gte=0), name="benefit_rule_deductible_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_visit_kind_display()} {self.get_hospital_level_display()}"
+
+    @classmethod
+    def from_rule(cls, policy_year: PolicyYear, rule: estimator.Rule) -> BenefitRule:
+        return cls(
+            policy_year=policy_year,
+            visit_kind=rule.visit_kind,
+            hospital_level=rule.hospital_level,
+            deductible=rule.deductible,
+            deductible_scope=rule.deductible_scope,
+            fund_share_percent=rule.fund_share,
+            note=rule.note,
+        )
+
+    def as_rule(self) -> estimator.Rule:
+        return estimator.Rule(
+            visit_kind=self.visit_kind,
+            hospital_level=self.hospital_level,
+            deductible=self.deductible,
+            deductible_scope=self.deductible_scope,
+            fund_share=self.fund_share_percent,
+            note=self.note,
+        )
+
+
+class Question(models.Model):
+    """A question students ask and its answer for one policy year, edited by city administrators."""
+
+    policy_year = models.ForeignKey(PolicyYear, on_delete=models.CASCADE, related_name="questions")
+    question = models.CharField("问题", max_length=200)
+    answer = models.TextField("解答", help_text="纯文本；换行会原样显示")
+    source = models.CharField("出处", max_length=300, blank=True, help_text="政策文件或问答的名称")
+    keywords = models.CharField(
+        "检索关键词", max_length=200, blank=True, help_text="用空格分隔，学生搜索时也会匹配"
+    )
+    order = models.PositiveSmallIntegerField("排序", default=0)
+    is_published = models.BooleanField("在学生页面显示", default=True)
+    updated_at = models.DateTimeField("更新时间", auto_now=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "常见问题"
+        ordering = ["policy_year", "order", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["policy_year", "question"], name="one_answer_per_question_and_year"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.question
 
 
 def _approval_number() -> str:

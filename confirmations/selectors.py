@@ -8,13 +8,19 @@ person and year from being made through another school's record.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.db.models import Case, Q, QuerySet, When
+from django.utils import timezone
 
-from confirmations.models import Application, PolicyYear
+from confirmations.benefits import BenefitPeriod
+from confirmations.models import Application, PolicyYear, Question
 from enrollment.models import StudentRecord
+
+MAX_QUERY_CHARS = 50
+MAX_QUERY_TERMS = 5
 
 
 @dataclass(frozen=True)
@@ -76,3 +82,49 @@ def reapply_allowed(failed: Application) -> bool:
     if failed.failure_reason == EMPLOYEE_INSURANCE:
         return True
     return bool(failed.processed_at and failed.record.updated_at > failed.processed_at)
+
+
+def benefit_period_of(application: Application | None) -> BenefitPeriod | None:
+    """The student's own dates (benefit period, waiting period, e-voucher), once they are set.
+
+    The one place that reads them from the application: an account created (已建账), or a
+    waiting period decided, gives dates; pending and failed applications give none.
+    """
+    if (
+        application is None
+        or application.state == Application.State.FAILED
+        or application.benefit_start is None
+        or application.benefit_end is None
+        or application.voucher_from is None
+    ):
+        return None
+    return BenefitPeriod(
+        start=application.benefit_start,
+        end=application.benefit_end,
+        waiting_until=application.waiting_until,
+        voucher_from=timezone.localtime(application.voucher_from).replace(tzinfo=None),
+    )
+
+
+def search_terms(query: str) -> list[str]:
+    """The words of a student's search, bounded; full-width letters and digits as half-width."""
+    text = unicodedata.normalize("NFKC", query or "")[:MAX_QUERY_CHARS]
+    return text.split()[:MAX_QUERY_TERMS]
+
+
+def questions_matching(policy_year: PolicyYear, query: str) -> QuerySet[Question]:
+    """The year's published questions containing every word of the query (all when empty)."""
+    questions = policy_year.questions.filter(is_published=True)
+    terms = search_terms(query)
+    for term in terms:
+        questions = questions.filter(
+            Q(question__icontains=term) | Q(answer__icontains=term) | Q(keywords__icontains=term)
+        )
+    questions = questions.select_related("policy_year")
+    if not terms:
+        return questions.order_by("order", "pk")
+    # Questions that name the words come before answers that mention them.
+    in_question = Q(*(Q(question__icontains=term) for term in terms))
+    return questions.annotate(asked=Case(When(in_question, then=0), default=1)).order_by(
+        "asked", "order", "pk"
+    )

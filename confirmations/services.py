@@ -15,9 +15,15 @@ from PIL import Image, ImageChops, UnidentifiedImageError
 
 from audit.services import Action, audit_record
 from config.queueing import enqueue, enqueue_on_commit
-from confirmations import benefits, selectors
+from confirmations import benefits, estimator, selectors
 from confirmations.gateway import account_gateway
-from confirmations.models import Application, BatchConfirmation, PolicyYear, SignedPledge
+from confirmations.models import (
+    Application,
+    BatchConfirmation,
+    BenefitRule,
+    PolicyYear,
+    SignedPledge,
+)
 from enrollment.masking import mask_id_number
 from enrollment.models import StudentRecord
 from schools.models import User
@@ -266,3 +272,22 @@ def applications_requeue_stale(*, older_than: dt.timedelta) -> int:
             enqueue(CREATE_ACCOUNT, pk)
         logger.warning("re-queued %s pending applications", len(stale))
     return len(stale)
+
+
+@transaction.atomic
+def benefit_table_set(*, policy_year: PolicyYear, table: estimator.BenefitTable) -> None:
+    """Replace the year's benefit table (lines and serious-illness shares) with `table`."""
+    policy_year.benefit_rules.all().delete()
+    BenefitRule.objects.bulk_create(
+        BenefitRule.from_rule(policy_year, rule) for rule in table.rules
+    )
+    policy_year.serious_illness_percent = table.serious_illness_share
+    policy_year.serious_illness_low_income_percent = table.serious_illness_low_income_share
+    policy_year.claim_months = table.claim_months
+    policy_year.save(
+        update_fields=[
+            "serious_illness_percent",
+            "serious_illness_low_income_percent",
+            "claim_months",
+        ]
+    )

@@ -15,12 +15,13 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit.services import Action, audit_record
-from confirmations import otp, selectors, services
-from confirmations.forms import CodeForm, IdentifyForm, SignForm
+from confirmations import estimator, otp, selectors, services
+from confirmations.forms import CodeForm, EstimateForm, IdentifyForm, SignForm
 from confirmations.models import Application, PolicyYear
 from enrollment.masking import mask_id_number, mask_name
 from enrollment.rules import normalize_id_number
@@ -40,11 +41,17 @@ ELSEWHERE_MESSAGE = (
 )
 
 
+def identified_student(request: HttpRequest) -> dict | None:
+    """The student this session identified (the roster records its code opened), or None."""
+    student = request.session.get(SESSION_STUDENT)
+    return student if student and student.get("record_ids") else None
+
+
 def student_required(view: Callable) -> Callable:
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
-        student = request.session.get(SESSION_STUDENT)
-        if not student or not student.get("record_ids"):
+        student = identified_student(request)
+        if not student:
             return redirect(f"{reverse('student:identify')}?next={request.path}")
         request.student_record_ids = tuple(student["record_ids"])
         return view(request, *args, **kwargs)
@@ -52,18 +59,45 @@ def student_required(view: Callable) -> Callable:
     return wrapper
 
 
+def with_policy_year(*, title: str, message: str) -> Callable:
+    """Pass the current policy year to the view, or render a page saying it is not out yet."""
+
+    def decorator(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+            policy_year = PolicyYear.current()
+            if policy_year is None:
+                return render(
+                    request, "confirmations/message.html", {"title": title, "message": message}
+                )
+            return view(request, policy_year, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
 def student_flow(view: Callable) -> Callable:
     """An identified student and the current policy year (or a page saying it is not open)."""
+    return student_required(
+        with_policy_year(title="暂未开放", message="本年度新生参保确认尚未开放，请留意院校通知。")(
+            view
+        )
+    )
 
-    @student_required
-    @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
-        policy_year = PolicyYear.current()
-        if policy_year is None:
-            return _message(request, "暂未开放", "本年度新生参保确认尚未开放，请留意院校通知。")
-        return view(request, policy_year, *args, **kwargs)
 
-    return wrapper
+# The benefit pages are open to everyone: the year's table, with the student's dates if known.
+benefits_year = with_policy_year(
+    title="暂未发布", message="本年度大学生医保待遇尚未发布，请留意院校通知。"
+)
+
+
+def _benefit_table_context(policy_year: PolicyYear | None) -> dict:
+    """What the benefit-table include needs: the year, its table and the table's sections."""
+    if policy_year is None:
+        return {"policy_year": None, "table": None, "sections": []}
+    table = policy_year.benefit_table()
+    return {"policy_year": policy_year, "table": table, "sections": estimator.table_sections(table)}
 
 
 def _message(request: HttpRequest, title: str, message: str) -> HttpResponse:
@@ -71,7 +105,7 @@ def _message(request: HttpRequest, title: str, message: str) -> HttpResponse:
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "confirmations/home.html", {"policy_year": PolicyYear.current()})
+    return render(request, "confirmations/home.html", _benefit_table_context(PolicyYear.current()))
 
 
 @sensitive_post_parameters("name", "id_number")
@@ -352,3 +386,76 @@ def signature_image(request: HttpRequest, approval_number: str) -> HttpResponse:
     response = HttpResponse(bytes(application.pledge.signature_png), content_type="image/png")
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+def _own_application_for_year(request: HttpRequest, policy_year: PolicyYear) -> Application | None:
+    """The application of this year made through the session's own records (never another's)."""
+    student = identified_student(request)
+    if student is None:
+        return None
+    applications = list(
+        selectors.applications_through(student["record_ids"]).filter(policy_year=policy_year)
+    )
+    live = next((a for a in applications if a.state != Application.State.FAILED), None)
+    return live or next(iter(applications), None)
+
+
+@never_cache  # the student's own dates on a phone that others may pick up
+@require_GET
+@benefits_year
+def benefits(request: HttpRequest, policy_year: PolicyYear) -> HttpResponse:
+    """My benefits: the student's own period (when identified) and the year's table explained."""
+    application = _own_application_for_year(request, policy_year)
+    return render(
+        request,
+        "confirmations/benefits.html",
+        {
+            **_benefit_table_context(policy_year),
+            "identified": identified_student(request) is not None,
+            "application": application,
+            "period": selectors.benefit_period_of(application),
+        },
+    )
+
+
+@never_cache  # the answer describes the student's health costs: not for the browser's cache
+@require_http_methods(["GET", "POST"])
+@benefits_year
+def estimate(request: HttpRequest, policy_year: PolicyYear) -> HttpResponse:
+    """The estimator: a POST that renders the answer and stores nothing.
+
+    POST, not GET, so that the amounts never enter a URL (server and proxy logs, history,
+    Referer); the view writes nothing and logs nothing, and the page works without JS.
+    """
+    context = _benefit_table_context(policy_year)
+    period = selectors.benefit_period_of(_own_application_for_year(request, policy_year))
+    form = EstimateForm(
+        request.POST if request.method == "POST" else None,
+        table=context["table"],
+        with_date=period is not None,
+        serious_illness_scope=policy_year.serious_illness_scope,
+        initial={"deductible_paid": 0, "visit_date": timezone.localdate()},
+    )
+    result = None
+    if request.method == "POST" and form.is_valid():
+        result = estimator.estimate(table=context["table"], visit=form.visit(), period=period)
+    return render(
+        request,
+        "confirmations/estimate.html",
+        {**context, "form": form, "result": result, "period": period},
+    )
+
+
+@require_GET
+@benefits_year
+def questions(request: HttpRequest, policy_year: PolicyYear) -> HttpResponse:
+    query = request.GET.get("q", "")[: selectors.MAX_QUERY_CHARS]
+    return render(
+        request,
+        "confirmations/questions.html",
+        {
+            "policy_year": policy_year,
+            "query": query,
+            "questions": selectors.questions_matching(policy_year, query),
+        },
+    )

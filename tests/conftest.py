@@ -153,16 +153,20 @@ def _sms_outbox(settings):
 
 @pytest.fixture
 def policy_year(db, year):
+    """This year's policy year with Shanghai's benefit table (the seeds' numbers)."""
     from decimal import Decimal
 
-    from confirmations.models import DEFAULT_BENEFITS, PolicyYear
+    from confirmations.models import PolicyYear
+    from confirmations.services import benefit_table_set
+    from demo.policy import SHANGHAI_BENEFIT_TABLE
 
-    return PolicyYear.objects.create(
+    policy_year = PolicyYear.objects.create(
         enrollment_year=year,
         enrollment_period_opens=dt.date(year + 1, 1, 1),
         premium=Decimal("355"),
-        benefit_table=DEFAULT_BENEFITS,
     )
+    benefit_table_set(policy_year=policy_year, table=SHANGHAI_BENEFIT_TABLE)
+    return policy_year
 
 
 @pytest.fixture

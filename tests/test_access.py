@@ -131,6 +131,10 @@ ACCESS = [
         args="other_application",
         label="another student",
     ),
+    # The benefit guide is public; the student's own dates come only from their own records.
+    Row("student:benefits", "OK OK OK OK OK OK OK OK"),
+    Row("student:estimate", "OK OK OK OK OK OK OK OK"),
+    Row("student:questions", "OK OK OK OK OK OK OK OK"),
     Row("desk:desk", "LOGIN LOGIN OK OK OK OK OK OK"),
     Row("desk:activation", "LOGIN LOGIN OK OK OK OK OK OK"),
     Row("desk:activation_export", "LOGIN LOGIN OK OK OK OK OK OK"),

@@ -116,3 +116,19 @@ def test_seed_demo_roster_passes_validation(settings, tmp_path):
     roster = next((tmp_path / "demo").glob("1012-*.xlsx"))
     result = import_json(str(roster), "--school", "1012", "--as-user", "filer1012")
     assert (result["rows"], result["valid"], result["errors"]) == (200, 200, [])
+
+
+def test_seed_demo_fills_the_benefit_table_and_questions_and_keeps_admin_edits(settings, tmp_path):
+    from confirmations.models import BenefitRule, PolicyYear, Question
+
+    settings.VAR_DIR = tmp_path
+    call_command("seed_demo", stdout=StringIO())
+    policy_year = PolicyYear.objects.get()
+    assert policy_year.benefit_rules.count() == 7
+    assert policy_year.questions.filter(question__contains="220 元").exists()
+    BenefitRule.objects.filter(visit_kind="campus_clinic").update(fund_share_percent=85)
+    Question.objects.filter(question__startswith="急诊").update(answer="已改")
+    call_command("seed_demo", stdout=StringIO())
+    assert BenefitRule.objects.get(visit_kind="campus_clinic").fund_share_percent == 85
+    assert Question.objects.get(question__startswith="急诊").answer == "已改"
+    assert Question.objects.count() == policy_year.questions.count()

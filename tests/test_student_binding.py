@@ -117,6 +117,18 @@ def test_hijack_yields_nothing_done_through_the_other_school(
         assert client.get(reverse(f"student:{name}", args=[theirs])).status_code == 404, name
 
 
+def test_hijack_yields_no_dates_on_the_benefit_pages(
+    client, student, confirmed_through_1012, record_1014_with_attackers_phone, _sms_outbox
+):
+    from confirmations import services
+
+    services.account_create(application_id=confirmed_through_1012.pk)
+    hijack(client, student, _sms_outbox)
+    html = client.get(reverse("student:benefits")).content.decode()
+    assert "后可申领" not in html  # the e-voucher line shows only with the own dates
+    assert client.get(reverse("student:benefits")).context["application"] is None
+
+
 def test_hijacker_is_told_an_application_exists_but_nothing_of_it(
     client, student, confirmed_through_1012, record_1014_with_attackers_phone, _sms_outbox
 ):

@@ -9,7 +9,9 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from confirmations.models import DEFAULT_BENEFITS, CoverageRecord, PolicyYear
+from confirmations.models import CoverageRecord, PolicyYear, Question
+from confirmations.services import benefit_table_set
+from demo.policy import SHANGHAI_BENEFIT_TABLE, SHANGHAI_QUESTIONS
 from enrollment.demo import demo_rows, roster_workbook
 from enrollment.importer import roster_import
 from schools.models import Campus, District, FilerDesignation, School, User
@@ -109,14 +111,19 @@ class Command(BaseCommand):
             self.stdout.write(f"    {username:<16} {role.label} ({scope})")
 
     def _policy_year(self, year: int) -> None:
-        PolicyYear.objects.get_or_create(
+        policy_year, _ = PolicyYear.objects.get_or_create(
             enrollment_year=year,
-            defaults={
-                "enrollment_period_opens": dt.date(year, 12, 31),
-                "premium": Decimal("355"),
-                "benefit_table": DEFAULT_BENEFITS,
-            },
+            defaults={"enrollment_period_opens": dt.date(year, 12, 31), "premium": Decimal("355")},
         )
+        # What an administrator has edited since stays as it is.
+        if not policy_year.benefit_rules.exists():
+            benefit_table_set(policy_year=policy_year, table=SHANGHAI_BENEFIT_TABLE)
+        for order, (question, answer, source, keywords) in enumerate(SHANGHAI_QUESTIONS, start=1):
+            Question.objects.get_or_create(
+                policy_year=policy_year,
+                question=question,
+                defaults={"answer": answer, "source": source, "keywords": keywords, "order": order},
+            )
 
     def _store_roster(self, year: int) -> list[dict[str, str]]:
         rows = demo_rows(
