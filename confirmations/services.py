@@ -165,7 +165,8 @@ def application_submit(
                     client_ip=signature.client_ip,
                     user_agent=signature.user_agent[:500],
                 )
-            enqueue_on_commit(CREATE_ACCOUNT, application.pk)
+            # A batch's thousands of accounts queue behind the students' own confirmations.
+            enqueue_on_commit(CREATE_ACCOUNT, application.pk, bulk=batch is not None)
     except IntegrityError as exc:
         # A simultaneous submission won the unique constraint; report it like any other.
         live = _live_application(record.id_number, policy_year)
