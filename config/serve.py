@@ -45,6 +45,8 @@ def stack_environ(base: Mapping[str, str]) -> dict[str, str]:
         env.setdefault(name, value)
     env["DJANGO_DEBUG"] = "0"
     env.setdefault("PORT", "8000")
+    # The Procfile's gunicorn and celery are the ones installed beside this Python.
+    env["PATH"] = os.pathsep.join(filter(None, [str(Path(sys.executable).parent), env.get("PATH")]))
     return env
 
 

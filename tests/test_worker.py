@@ -16,6 +16,7 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
+import redis
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
@@ -43,7 +44,10 @@ def queue_prefix(settings):
     prefix = f"test-{uuid.uuid4().hex[:8]}-"
     celery_app.conf.task_always_eager = False
     settings.QUEUE_PREFIX = prefix
-    return prefix
+    yield prefix
+    broker = redis.Redis.from_url(os.environ["REDIS_URL"])  # shared: leave nothing behind
+    for key in list(broker.scan_iter(match=f"*{prefix}*")):
+        broker.delete(key)
 
 
 def start_worker(prefix: str, *queues: str) -> subprocess.Popen:
