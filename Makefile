@@ -62,10 +62,11 @@ test: install
 	$(VENV)/bin/pytest
 
 # Browser journeys against the production stack, which the test session starts on free ports
-# with a database and a Redis database number of its own (e2e/README.md).
+# with a database and a Redis database number of its own (README.md, "Browser tests").
 e2e: $(VENV)/.installed-e2e $(AXE)
 	@test -x $(CHROMIUM) || { echo "需要 Debian 的 chromium: apt-get install -y chromium fonts-noto-cjk"; exit 1; }
-	$(VENV)/bin/pytest -p no:django e2e --output e2e/test-results --tracing retain-on-failure
+	$(VENV)/bin/pytest -p no:django -W ignore::pytest.PytestConfigWarning \
+		e2e --output e2e/test-results --tracing retain-on-failure
 
 lint: install
 	$(VENV)/bin/ruff check .
