@@ -96,6 +96,7 @@ def main() -> int:
         for problem in problems:
             print(f"  - {problem}", file=sys.stderr)
         return 2
+    os.chdir(ROOT)  # the Procfile's paths are relative to the project
     manage("migrate", "--noinput", env=env)
     manage("collectstatic", "--noinput", "--verbosity", "0", env=env)
     honcho = shutil.which("honcho", path=str(Path(sys.executable).parent)) or "honcho"

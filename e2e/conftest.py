@@ -151,6 +151,18 @@ def browser_context_args(browser_context_args: dict, stack: Stack) -> dict:
     }
 
 
+# Run order, by module (others in between): the health tests need a healthy stack to stop
+# parts of; the hostile file may keep the files worker busy (until issue 8's refusal lands);
+# stopping the stack ends the session.
+RUN_FIRST, RUN_LATE, RUN_LAST = "test_health", "test_journey_4_hostile_file", "test_stack_stops"
+
+
+@pytest.hookimpl(trylast=True)  # after pytest and pytest-playwright have grouped the tests
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {RUN_FIRST: 0, RUN_LATE: 2, RUN_LAST: 3}
+    items.sort(key=lambda item: rank.get(item.module.__name__.rsplit(".", 1)[-1], 1))
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield

@@ -222,7 +222,7 @@ def stack_env(*, database_url: str, redis_url: str, folder: Path, port: int) -> 
         SMS_OUTBOX_FILE=str(folder / "sms-outbox.jsonl"),
         # Heartbeats often, and stale soon, so that a stopped worker shows within seconds.
         HEARTBEAT_SECONDS="1",
-        HEARTBEAT_MAX_AGE_SECONDS="8",
+        HEARTBEAT_MAX_AGE_SECONDS="10",
         LOG_LEVEL="INFO",
     )
     problems = refusals(env)

@@ -18,14 +18,14 @@ WORKERS_AND_BEAT = ("accounts", "batches", "files", "beat")
 
 
 def test_readyz_is_ready_while_the_whole_stack_runs(stack: Stack):
-    status, body = stack.get("/readyz")
-    assert status == 200, body
+    body = stack.wait_until("/readyz", 200, timeout=60)
     assert body["status"] == "ready"
     assert set(body["checks"]["queues"]) == {"accounts", "batches", "files"}
     assert stack.get("/healthz") == (200, {"status": "ok"})
 
 
 def test_readyz_turns_unavailable_while_the_workers_and_beat_are_stopped(stack: Stack):
+    stack.wait_until("/readyz", 200, timeout=60)
     stack.pause(*WORKERS_AND_BEAT)
     try:
         body = stack.wait_until("/readyz", 503, timeout=60)
@@ -38,6 +38,7 @@ def test_readyz_turns_unavailable_while_the_workers_and_beat_are_stopped(stack: 
 
 
 def test_readyz_names_the_queue_whose_worker_stopped(stack: Stack):
+    stack.wait_until("/readyz", 200, timeout=60)
     stack.pause("files")
     try:
         body = stack.wait_until("/readyz", 503, timeout=60)

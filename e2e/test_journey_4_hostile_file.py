@@ -37,7 +37,7 @@ def test_hostile_file_is_refused_with_a_message_while_the_site_keeps_answering(
     page.select_option("#id_school", label="1012 上海某某大学")
     page.set_input_files("#id_file", str(hostile))
     page.click("button:has-text('上传并检查')")
-    expect(page.locator("[role=alert]")).to_contain_text("文件未被接收", timeout=45_000)
+    expect(page.locator("[role=alert]")).to_contain_text("文件未被接收", timeout=30_000)
     journey.check(page, "refused")
     assert stack.get("/healthz") == (200, {"status": "ok"})
     page.goto("/enrollment/")

@@ -1,4 +1,4 @@
-"""Ctrl-C stops the whole stack (run last: the file name sorts after every journey)."""
+"""Ctrl-C stops the whole stack (run last: see RUN_LAST in conftest.py)."""
 
 from e2e.stack import Stack
 
