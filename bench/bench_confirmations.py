@@ -245,7 +245,7 @@ class Worker:
             os.environ,
             DATABASE_URL=database_url,
             REDIS_URL=redis_url,
-            CELERY_QUEUE=queue,
+            CELERY_QUEUE_PREFIX=os.environ["CELERY_QUEUE_PREFIX"],  # set by main()
             DJANGO_DEBUG="false",
             LOG_LEVEL=loglevel,
         )
@@ -783,10 +783,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--redis-url must be a redis:// URL")
 
     signal.signal(signal.SIGTERM, _sigterm_exits)
-    queue = f"bench-confirm-{uuid.uuid4().hex[:8]}"
+    # Private queues (settings.QUEUES behind a prefix); account creation goes to `accounts`.
+    prefix = f"bench-confirm-{uuid.uuid4().hex[:8]}-"
+    queue = f"{prefix}accounts"
     # The producer in this process must publish to Redis, on the private queue, for real.
     os.environ["REDIS_URL"] = args.redis_url
-    os.environ["CELERY_QUEUE"] = queue
+    os.environ["CELERY_QUEUE_PREFIX"] = prefix
     os.environ["CELERY_TASK_ALWAYS_EAGER"] = "false"
     ensure_postgres_database(args.database_url)
     setup_django(args.database_url, debug=False)
@@ -796,7 +798,9 @@ def main(argv: list[str] | None = None) -> int:
     from config.celery import app as celery_app
 
     assert celery_app.conf.broker_url == args.redis_url, celery_app.conf.broker_url
-    assert celery_app.conf.task_default_queue == queue, celery_app.conf.task_default_queue
+    from config.queueing import route_task
+
+    assert route_task("confirmations.tasks.create_account", (), {}, {})["queue"] == queue
     assert not celery_app.conf.task_always_eager
 
     broker = Broker(args.redis_url, queue)

@@ -9,14 +9,22 @@ from __future__ import annotations
 
 from celery import Task
 from celery.exceptions import NotRegistered
+from django.conf import settings
 from django.db import transaction
 
 from config.celery import app
 
+HEARTBEAT = "health.tasks.heartbeat"
+# Within a queue, Redis serves a lower number first.
+HEARTBEAT_PRIORITY = 0  # its age then tells whether a worker consumes the queue, not its length
+PRIORITY = 5
+BULK_PRIORITY = 9  # thousands at once (a batch's accounts) never hold up one student's account
 
-def enqueue(task_name: str, *args: object) -> None:
-    """Publish `task_name(*args)` now."""
-    _task(task_name).apply_async(args)
+
+def enqueue(task_name: str, *args: object, bulk: bool = False) -> None:
+    """Publish `task_name(*args)` now; `bulk` work waits behind the rest of its queue."""
+    options = {"priority": BULK_PRIORITY} if bulk else {}
+    _task(task_name).apply_async(args, **options)
 
 
 def _task(name: str) -> Task:
@@ -29,6 +37,23 @@ def _task(name: str) -> Task:
         return app.tasks[name]
 
 
-def enqueue_on_commit(task_name: str, *args: object) -> None:
+def enqueue_on_commit(task_name: str, *args: object, bulk: bool = False) -> None:
     """Publish `task_name(*args)` once the current transaction has committed."""
-    transaction.on_commit(lambda: enqueue(task_name, *args))
+    transaction.on_commit(lambda: enqueue(task_name, *args, bulk=bulk))
+
+
+def queue_name(queue: str) -> str:
+    """The broker's name for one of settings.QUEUES (with this deployment's prefix)."""
+    return settings.QUEUE_PREFIX + queue
+
+
+def route_task(name: str, args: tuple, kwargs: dict, options: dict, **_: object) -> dict | None:
+    """Celery router (setting CELERY_TASK_ROUTES): each task to its queue, by task name.
+
+    The heartbeat goes through the queue it is sent for, ahead of the work waiting there, so
+    that each queue's worker answers. A priority given when queueing (bulk) wins over this one.
+    """
+    if name == HEARTBEAT:
+        return {"queue": queue_name(args[0]), "priority": HEARTBEAT_PRIORITY}
+    queue = settings.TASK_QUEUES.get(name)
+    return {"queue": queue_name(queue), "priority": PRIORITY} if queue else None

@@ -64,9 +64,12 @@ INSTALLED_APPS = [
     "audit",
     "security",
     "demo",
+    "health",
 ]
 
 MIDDLEWARE = [
+    # First: /healthz and /readyz answer load balancers before host checks, redirects or sessions.
+    "health.middleware.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves static files from the web process itself, so a deployment needs no extra server.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -112,9 +115,20 @@ WSGI_APPLICATION = "config.wsgi.application"
 
 DATABASE_URL = env_str("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
 try:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    DATABASES = {
+        "default": dj_database_url.parse(
+            DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", default=60)
+        )
+    }
 except Exception as exc:  # the library raises several types for a malformed URL
     raise ImproperlyConfigured(f"DATABASE_URL cannot be understood: {exc}") from exc
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # An unreachable database fails a request (and /readyz) in seconds instead of hanging.
+    DATABASES["default"]["OPTIONS"] = {"connect_timeout": 5}
+    # Behind pgbouncer in transaction pooling mode (see README, scaling out).
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env_bool(
+        "DATABASE_DISABLE_SERVER_SIDE_CURSORS", default=False
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # SQLite serialises writers; wait for the lock instead of failing while the
     # worker and the web process both write (development only).
@@ -236,10 +250,17 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", default=str(VAR_DIR / "static")))
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise serves from here after collectstatic
 WHITENOISE_USE_FINDERS = DEBUG  # development serves app and project static without collectstatic
 STATICFILES_DIRS = [BASE_DIR / "static"]
+if not DEBUG:
+    # Collected files get content-hashed names: a deploy never serves yesterday's script from a
+    # browser's cache, and a template naming a missing file fails loudly instead of silently.
+    STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    }
 
 # Roster files are checked in a worker; keep a generous but bounded upload size.
 ROSTER_MAX_UPLOAD_BYTES = 30 * 1024 * 1024
@@ -262,7 +283,33 @@ else:
         "store_processed": False,
     }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
-CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", default="celery")
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# Queues, one per kind of work, so that a 50,000-student batch or a slow file never holds up a
+# student's account. Tasks go to their queue by name (config.queueing.route_task); the
+# production stack (Procfile) runs a worker per queue, `make run` one worker for all.
+# A prefix gives tests (or a second deployment on the same Redis database) queues of their own.
+QUEUE_PREFIX = env_str("CELERY_QUEUE_PREFIX", default="")
+QUEUES = ("accounts", "batches", "files")
+TASK_QUEUES = {
+    # Account creation: the 30-minute promise.
+    "confirmations.tasks.create_account": "accounts",
+    "confirmations.tasks.requeue_stale_applications": "accounts",
+    # Batch confirmation on students' behalf (its accounts queue on `accounts` as bulk work).
+    "desk.tasks.run_batch_confirmation": "batches",
+    "desk.tasks.requeue_stale_batches": "batches",
+    "desk.tasks.send_reminders": "batches",
+    # Checking and committing roster files.
+    "enrollment.tasks.check_roster_upload": "files",
+    "enrollment.tasks.commit_roster_upload": "files",
+    "enrollment.tasks.requeue_stale_uploads": "files",
+    "enrollment.tasks.purge_expired_upload_files": "files",
+}
+CELERY_TASK_ROUTES = ("config.queueing.route_task",)
+CELERY_TASK_DEFAULT_QUEUE = QUEUE_PREFIX + "accounts"  # unused while every task is routed
+CELERY_BEAT_SCHEDULE_FILENAME = env_str(
+    "CELERY_BEAT_SCHEDULE_FILENAME", default=str(VAR_DIR / "celerybeat-schedule")
+)
 # Keep a worker's database connection across tasks: Celery otherwise reconnects per task,
 # which measured at half the cost of creating an account (bench/bench_confirmations.py).
 CELERY_DB_REUSE_MAX = 1000
@@ -287,6 +334,23 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=3, minute=30),
     },
 }
+# Beat sends a heartbeat through every queue; the worker that runs it records the time, which
+# /readyz reads: a recent heartbeat proves beat, the broker and that queue's worker alive.
+HEARTBEAT_SECONDS = env_int("HEARTBEAT_SECONDS", default=30)
+HEARTBEAT_MAX_AGE_SECONDS = env_int("HEARTBEAT_MAX_AGE_SECONDS", default=120)
+CELERY_BEAT_SCHEDULE |= {
+    f"heartbeat-{queue}": {
+        "task": "health.tasks.heartbeat",
+        "schedule": float(HEARTBEAT_SECONDS),
+        "args": (queue,),
+        "options": {"expires": HEARTBEAT_MAX_AGE_SECONDS},
+    }
+    for queue in QUEUES
+}
+# /readyz: a roster file waits at most this long for its check to start (accounts and batches
+# are held to the policy year's promised minutes); the broker is asked at most every few seconds.
+FILE_CHECK_PROMISE_MINUTES = 10
+READYZ_BROKER_CACHE_SECONDS = 5
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -295,6 +359,8 @@ CELERY_TIMEZONE = TIME_ZONE
 
 # Pluggable integrations (dotted paths).
 SMS_SENDER = env_str("SMS_SENDER", default="confirmations.sms.LogSender")
+# Where confirmations.sms.FileOutboxSender (browser tests only) appends its messages.
+SMS_OUTBOX_FILE = env_str("SMS_OUTBOX_FILE", default="")
 ACCOUNT_GATEWAY = env_str("ACCOUNT_GATEWAY", default="confirmations.gateway.BuiltinGateway")
 
 # Students identify with a one-time code; their session is short.

@@ -3,7 +3,11 @@
 from django.conf import settings
 from django.core.checks import Warning, register
 
-DEVELOPMENT_SENDERS = {"confirmations.sms.LogSender", "confirmations.sms.MemorySender"}
+DEVELOPMENT_SENDERS = {
+    "confirmations.sms.LogSender",
+    "confirmations.sms.MemorySender",
+    "confirmations.sms.FileOutboxSender",
+}
 
 
 @register(deploy=True)

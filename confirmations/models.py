@@ -330,6 +330,12 @@ class Application(models.Model):
             models.Index(fields=["state", "last_queued_at"]),
             # Every submission looks up the person's applications for the year, failed ones too.
             models.Index(fields=["id_number", "policy_year"]),
+            # /readyz, every few seconds: the oldest application still waiting for its account.
+            models.Index(
+                fields=["submitted_at"],
+                condition=Q(state="pending"),
+                name="application_pending_since",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -450,6 +456,14 @@ class BatchConfirmation(models.Model):
     class Meta:
         verbose_name = verbose_name_plural = "批量代确认"
         ordering = ["-created_at"]
+        indexes = [
+            # /readyz, every few seconds: the oldest batch not yet done.
+            models.Index(
+                fields=["created_at"],
+                condition=Q(state__in=["queued", "running"]),
+                name="batch_unfinished_since",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.created_by} {self.created_at:%Y-%m-%d %H:%M} ({len(self.record_ids)})"

@@ -179,7 +179,8 @@ def application_submit(
                 target=f"application:{application.approval_number}",
                 detail={"batch": str(batch.pk)} if batch is not None else {},
             )
-            enqueue_on_commit(CREATE_ACCOUNT, application.pk)
+            # A batch's thousands of accounts queue behind the students' own confirmations.
+            enqueue_on_commit(CREATE_ACCOUNT, application.pk, bulk=batch is not None)
     except IntegrityError as exc:
         # A simultaneous submission won the unique constraint; report it like any other.
         live = _live_application(record.id_number, policy_year)

@@ -4,6 +4,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 from enrollment import rules
@@ -124,6 +125,12 @@ class RosterUpload(models.Model):
     class Meta:
         verbose_name = verbose_name_plural = "名单上传"
         ordering = ["-created_at"]
+        indexes = [
+            # /readyz, every few seconds: the oldest file still waiting for its check.
+            models.Index(
+                fields=["created_at"], condition=Q(state="queued"), name="upload_queued_since"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.school.code} {self.file_name}"

@@ -22,12 +22,12 @@ from config.env import secret_key_problem
 
 BASE_DIR = Path(settings.BASE_DIR)
 STRONG_KEY = secrets.token_urlsafe(50)
-PLAIN_HTTP = {
-    "SECURE_SSL_REDIRECT": "0",
-    "SECURE_HSTS_SECONDS": "0",
-    "SESSION_COOKIE_SECURE": "0",
-    "CSRF_COOKIE_SECURE": "0",
-}
+# The one file the plain-http stack reads (make serve, the browser tests, docker-compose).
+PLAIN_HTTP = dict(
+    line.split("=", 1)
+    for line in (BASE_DIR / "config" / "plain_http.env").read_text().splitlines()
+    if line.strip() and not line.startswith("#")
+)
 
 
 def documented_production_env() -> dict[str, str]:
@@ -126,23 +126,37 @@ print(json.dumps({
 """
 
 
-def request_login_page(env: dict[str, str]) -> dict:
-    completed = run(_REQUEST_SCRIPT, {**env, "ALLOWED_HOSTS": "testserver"})
+@pytest.fixture(scope="module")
+def collected_static(tmp_path_factory) -> str:
+    """Production pages name content-hashed static files: collect them once, as a deploy does."""
+    root = tmp_path_factory.mktemp("static")
+    env = {**documented_production_env(), "SECRET_KEY": STRONG_KEY, "STATIC_ROOT": str(root)}
+    completed = run(["manage.py", "collectstatic", "--noinput", "-v0"], env)
+    assert completed.returncode == 0, completed.stderr
+    return str(root)
+
+
+def request_login_page(env: dict[str, str], static_root: str) -> dict:
+    completed = run(
+        _REQUEST_SCRIPT, {**env, "ALLOWED_HOSTS": "testserver", "STATIC_ROOT": static_root}
+    )
     assert completed.returncode == 0, completed.stderr
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
-def test_production_redirects_to_https_and_sends_hsts_behind_the_proxy():
-    seen = request_login_page({**documented_production_env(), "SECRET_KEY": STRONG_KEY})
+def test_production_redirects_to_https_and_sends_hsts_behind_the_proxy(collected_static):
+    seen = request_login_page(
+        {**documented_production_env(), "SECRET_KEY": STRONG_KEY}, collected_static
+    )
     assert seen["plain_status"] == 301 and seen["plain_location"].startswith("https://")
     assert seen["status"] == 200
     assert "max-age=31536000" in seen["hsts"] and "includeSubDomains" in seen["hsts"]
     assert "script-src 'self'" in seen["csp"] and seen["csrf_cookie_secure"]
 
 
-def test_plain_http_stack_turns_the_transport_settings_off_by_name():
+def test_plain_http_stack_turns_the_transport_settings_off_by_name(collected_static):
     env = {**documented_production_env(), "SECRET_KEY": STRONG_KEY, **PLAIN_HTTP}
-    seen = request_login_page(env)
+    seen = request_login_page(env, collected_static)
     assert seen["plain_status"] == 200 and seen["hsts"] == ""
     assert not seen["csrf_cookie_secure"]
     assert "script-src 'self'" in seen["csp"]  # the CSP stays on over plain http

@@ -3,7 +3,7 @@
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_list
+from config.env import env_bool, env_int, env_list
 
 
 def test_env_bool_reads_common_spellings(monkeypatch):
@@ -17,6 +17,14 @@ def test_env_bool_refuses_a_value_it_cannot_read(monkeypatch):
     monkeypatch.setenv("FLAG", "maybe")
     with pytest.raises(ImproperlyConfigured, match="FLAG"):
         env_bool("FLAG", default=False)
+
+
+def test_env_int_refuses_a_value_it_cannot_read(monkeypatch):
+    monkeypatch.setenv("SECONDS", "30s")
+    with pytest.raises(ImproperlyConfigured, match="SECONDS"):
+        env_int("SECONDS", default=1)
+    monkeypatch.setenv("SECONDS", " 45 ")
+    assert env_int("SECONDS", default=1) == 45
 
 
 def test_env_list_splits_on_commas(monkeypatch):
@@ -51,3 +59,57 @@ def test_deploy_check_warns_about_the_development_sms_sender(settings):
     assert [w.id for w in sms_sender_is_real()] == ["confirmations.W001"]
     settings.SMS_SENDER = "deployment.sms.Gateway"
     assert sms_sender_is_real() == []
+
+
+def test_deploy_check_warns_about_the_browser_tests_outbox_sender(settings):
+    from confirmations.checks import sms_sender_is_real
+
+    settings.SMS_SENDER = "confirmations.sms.FileOutboxSender"
+    assert [w.id for w in sms_sender_is_real()] == ["confirmations.W001"]
+
+
+def test_outbox_sender_appends_one_line_per_message(settings, tmp_path):
+    import json
+
+    from confirmations.sms import FileOutboxSender
+
+    settings.SMS_OUTBOX_FILE = str(tmp_path / "outbox.jsonl")
+    FileOutboxSender().send("13900001234", "验证码是 123456")
+    FileOutboxSender().send("13900005678", "验证码是 654321")
+    lines = (tmp_path / "outbox.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [(m["phone"], m["message"]) for m in map(json.loads, lines)] == [
+        ("13900001234", "验证码是 123456"),
+        ("13900005678", "验证码是 654321"),
+    ]
+
+
+def test_outbox_sender_refuses_to_work_without_its_file(settings):
+    from confirmations.sms import FileOutboxSender
+
+    settings.SMS_OUTBOX_FILE = ""
+    with pytest.raises(ImproperlyConfigured, match="SMS_OUTBOX_FILE"):
+        FileOutboxSender()
+
+
+def test_production_settings_serve_content_hashed_static_files(settings):
+    import secrets
+    import subprocess
+    import sys
+
+    env = {
+        "DJANGO_DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+    }
+    code = "from django.conf import settings; print(settings.STORAGES['staticfiles']['BACKEND'])"
+    completed = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=settings.BASE_DIR,
+    )
+    assert completed.stdout.strip() == "whitenoise.storage.CompressedManifestStaticFilesStorage", (
+        completed.stderr
+    )

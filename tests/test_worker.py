@@ -16,14 +16,16 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
+import redis
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
 from config.celery import app as celery_app
 from confirmations import services
-from confirmations.models import Application, InsuranceAccount
+from confirmations.models import Application, BatchConfirmation, InsuranceAccount
 from enrollment.models import StudentRecord
+from health.models import Heartbeat
 
 pytestmark = [
     pytest.mark.worker,
@@ -37,22 +39,24 @@ ROOT = Path(settings.BASE_DIR)
 
 
 @pytest.fixture
-def queue():
-    """A queue of this test's own, on the real broker, and a worker process consuming it."""
-    name = f"test-{uuid.uuid4().hex[:8]}"
+def queue_prefix(settings):
+    """Queues of this test's own on the real broker: settings.QUEUES behind a unique prefix."""
+    prefix = f"test-{uuid.uuid4().hex[:8]}-"
     celery_app.conf.task_always_eager = False
-    previous = celery_app.conf.task_default_queue
-    celery_app.conf.task_default_queue = name
-    yield name
-    celery_app.conf.task_default_queue = previous
+    settings.QUEUE_PREFIX = prefix
+    yield prefix
+    broker = redis.Redis.from_url(os.environ["REDIS_URL"])  # shared: leave nothing behind
+    for key in list(broker.scan_iter(match=f"*{prefix}*")):
+        broker.delete(key)
 
 
-def start_worker(queue: str) -> subprocess.Popen:
+def start_worker(prefix: str, *queues: str) -> subprocess.Popen:
+    """A worker process consuming the named queues (all of settings.QUEUES by default)."""
     db = connection.settings_dict
     env = dict(
         os.environ,
         DATABASE_URL=f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-        CELERY_QUEUE=queue,
+        CELERY_QUEUE_PREFIX=prefix,
     )
     return subprocess.Popen(
         [
@@ -64,7 +68,7 @@ def start_worker(queue: str) -> subprocess.Popen:
             "worker",
             "--pool=solo",
             "-Q",
-            queue,
+            ",".join(prefix + queue for queue in queues or settings.QUEUES),
             "--without-heartbeat",
             "--without-mingle",
             "--without-gossip",
@@ -103,10 +107,10 @@ def record(stored_1012, policy_year):
     return StudentRecord.objects.get(id_number=stored_1012[0]["证件号码"])
 
 
-def test_real_worker_creates_the_account_of_a_submitted_confirmation(
-    record, policy_year, signature_png, queue
+def test_accounts_worker_creates_the_account_of_a_submitted_confirmation(
+    record, policy_year, signature_png, queue_prefix
 ):
-    worker = start_worker(queue)
+    worker = start_worker(queue_prefix, "accounts")
     try:
         application = services.application_submit(
             record=record,
@@ -124,7 +128,7 @@ def test_real_worker_creates_the_account_of_a_submitted_confirmation(
 
 
 def test_confirmation_whose_task_was_lost_is_recovered_by_the_sweeper(
-    record, policy_year, signature_png, queue
+    record, policy_year, signature_png, queue_prefix
 ):
     with mock.patch(
         "confirmations.tasks.create_account.apply_async"
@@ -139,10 +143,61 @@ def test_confirmation_whose_task_was_lost_is_recovered_by_the_sweeper(
     Application.objects.filter(pk=application.pk).update(
         last_queued_at=timezone.now() - dt.timedelta(minutes=5)
     )
-    worker = start_worker(queue)
+    worker = start_worker(queue_prefix, "accounts")
     try:
         assert services.applications_requeue_stale(older_than=dt.timedelta(minutes=3)) == 1
         application = wait_for_state(application)
     finally:
         output = stop(worker)
     assert application.state == Application.State.CREATED, output[-3000:]
+
+
+def test_a_students_own_account_is_created_before_a_waiting_batchs_accounts(
+    stored_1012, filer_1012, policy_year, signature_png, queue_prefix
+):
+    records = list(StudentRecord.objects.order_by("student_number"))
+    batch = BatchConfirmation.objects.create(
+        created_by=filer_1012,
+        policy_year=policy_year,
+        paper_pledges_attested=True,
+        source="test",
+        record_ids=[record.pk for record in records[:-1]],
+    )
+    on_behalf = [
+        services.application_submit(
+            record=record,
+            policy_year=policy_year,
+            confirmed_by=filer_1012,
+            paper_pledge_attested=True,
+            batch=batch,
+        )
+        for record in records[:-1]
+    ]
+    own = services.application_submit(
+        record=records[-1],
+        policy_year=policy_year,
+        signature=services.PledgeSignature(png=signature_png, client_ip=None, user_agent="test"),
+    )
+    worker = start_worker(queue_prefix, "accounts")  # starts with all of them queued
+    try:
+        done = [wait_for_state(application) for application in [own, *on_behalf]]
+    finally:
+        output = stop(worker)
+    assert {a.state for a in done} == {Application.State.CREATED}, output[-3000:]
+    assert done[0].processed_at < min(a.processed_at for a in done[1:])
+
+
+def test_heartbeat_is_run_by_a_worker_of_the_queue_it_is_sent_through(queue_prefix):
+    worker = start_worker(queue_prefix, "files")
+    try:
+        for queue in ("files", "accounts"):
+            celery_app.tasks["health.tasks.heartbeat"].apply_async((queue,))
+        deadline = time.monotonic() + 60
+        while not Heartbeat.objects.exists() and time.monotonic() < deadline:
+            time.sleep(0.3)
+        time.sleep(1)  # the accounts heartbeat, were it wrongly routed, would arrive now
+    finally:
+        output = stop(worker)
+    assert list(Heartbeat.objects.values_list("queue", flat=True)) == [f"{queue_prefix}files"], (
+        output[-3000:]
+    )
