@@ -8,7 +8,7 @@ from openpyxl import load_workbook
 from playwright.sync_api import Page, expect
 
 from e2e.conftest import downloaded, log_in
-from e2e.journey import Journey
+from e2e.journey import Journey, search
 from enrollment.demo import demo_rows, roster_workbook
 
 SCHOOL = "1012 上海某某大学"
@@ -89,7 +89,7 @@ def test_filer_corrects_a_roster_from_its_error_workbook_and_commits_it(
     assert stat(page, "已新增") == 6
 
     for number, row in enumerate(rows):
-        page.goto(f"/enrollment/records/?q={row['学号']}")
+        search(page, "/enrollment/records/", row["学号"])
         if number == 0:
             journey.check(page, "records")
         listed = page.locator("tbody tr")

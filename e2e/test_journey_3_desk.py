@@ -9,7 +9,7 @@ from openpyxl import load_workbook
 from playwright.sync_api import Page, expect
 
 from e2e.conftest import downloaded, log_in, log_out
-from e2e.journey import Journey
+from e2e.journey import Journey, search
 from enrollment.masking import mask_id_number
 
 
@@ -74,9 +74,9 @@ def test_handler_batch_confirms_ticked_students_and_another_district_sees_none(
     for student in ticked:
         expect(activation_row(page, student["联系电话"])).to_have_count(0)
     for student in ticked:
-        page.goto(f"/desk/activation/?q={student['证件号码']}")
+        search(page, "/desk/activation/", student["证件号码"])
         expect(page.locator("tbody")).to_contain_text("没有符合条件的学生")
-    page.goto(f"/desk/query/?q={ticked[0]['证件号码']}")
+    search(page, "/desk/query/", ticked[0]["证件号码"])
     journey.check(page, "query-out-of-scope")
     expect(page.locator("main")).to_contain_text("您的经办范围内没有找到")
     response = page.goto(batch_url)
