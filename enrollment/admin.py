@@ -1,7 +1,7 @@
 from django.contrib import admin
 from import_export.admin import ImportExportModelAdmin
 
-from enrollment.models import RosterUpload, StudentRecord
+from enrollment.models import HEAVY_UPLOAD_FIELDS, RosterUpload, StudentRecord
 from enrollment.resources import StudentRecordResource
 
 
@@ -44,8 +44,17 @@ class RosterUploadAdmin(admin.ModelAdmin):
         "uploaded_by",
     ]
     list_filter = ["state"]
-    exclude = ["content"]
-    readonly_fields = [f.name for f in RosterUpload._meta.fields if f.name != "content"]
+    exclude = ["content", "error_workbook"]
+    readonly_fields = [
+        f.name for f in RosterUpload._meta.fields if f.name not in ("content", "error_workbook")
+    ]
+
+    def get_queryset(self, request):
+        # The list never loads files or results; the change page loads the bounded results.
+        queryset = super().get_queryset(request).select_related("school", "uploaded_by")
+        if request.resolver_match and request.resolver_match.url_name.endswith("_changelist"):
+            return queryset.defer(*HEAVY_UPLOAD_FIELDS)
+        return queryset.defer("content", "error_workbook")
 
     def has_add_permission(self, request):
         return False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Count, Q, QuerySet
 
-from enrollment.models import RosterUpload, StudentRecord
+from enrollment.models import HEAVY_UPLOAD_FIELDS, RosterUpload, StudentRecord
 from enrollment.rules import normalize_id_number, normalize_text
 from schools.models import Campus, User
 from schools.scoping import campuses_fileable_by
@@ -26,8 +26,13 @@ def records_search(records: QuerySet[StudentRecord], query: str) -> QuerySet[Stu
 
 
 def uploads_visible_to(user: User) -> QuerySet[RosterUpload]:
-    """A filer sees the uploads they made; city administrators see all of them."""
-    uploads = RosterUpload.objects.select_related("school", "uploaded_by").defer("content")
+    """A filer sees the uploads they made; city administrators see all of them.
+
+    Lists and the status poll never load the file or the stored results.
+    """
+    uploads = RosterUpload.objects.select_related("school", "uploaded_by").defer(
+        *HEAVY_UPLOAD_FIELDS
+    )
     if user.is_city_admin:
         return uploads
     return uploads.filter(uploaded_by=user)
