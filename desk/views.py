@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from confirmations.models import Application, BatchConfirmation, InsuranceAccount, PolicyYear
 from desk import exports, selectors, services
 from desk.forms import AttestForm, IdListForm, RecordFilterForm, SchoolForm
+from desk.models import IdListUpload
 from enrollment.models import StudentRecord
 from enrollment.selectors import records_search, records_visible_to
 from enrollment.views import parse_ids, xlsx_response
@@ -31,7 +32,11 @@ def _year(policy_year: PolicyYear | None) -> int:
 
 
 def _filtered(request: HttpRequest, year: int) -> tuple[RecordFilterForm, QuerySet[StudentRecord]]:
-    """The user's records for the year, filtered as the form says, with their status."""
+    """The user's records for the year, filtered as the form says, with their status.
+
+    An invalid filter (a school out of scope, a search longer than allowed) matches nothing:
+    dropping it would widen the list, and with it "confirm all matching" or an export.
+    """
     user = request.user
     form = RecordFilterForm(
         request.GET or None,
@@ -48,7 +53,16 @@ def _filtered(request: HttpRequest, year: int) -> tuple[RecordFilterForm, QueryS
             records = records.filter(campus=data["campus"])
         records = selectors.filter_by_status(records, data.get("status") or "")
         records = records_search(records, data.get("q") or "")
+    elif form.is_bound:
+        records = records.none()
     return form, records.order_by("school__code", "campus_code", "student_number")
+
+
+def _filter_refusal(form: RecordFilterForm, outcome: str) -> str:
+    problems = "；".join(
+        f"{form.fields[name].label}：{'、'.join(errors)}" for name, errors in form.errors.items()
+    )
+    return f"筛选条件有误（{problems}），{outcome}。请改正筛选条件后重试"
 
 
 def _query_without_page(request: HttpRequest) -> str:
@@ -106,7 +120,10 @@ def activation(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def activation_export(request: HttpRequest) -> HttpResponse:
-    _, records = _filtered(request, _year(PolicyYear.current()))
+    form, records = _filtered(request, _year(PolicyYear.current()))
+    if form.is_bound and not form.is_valid():
+        messages.error(request, _filter_refusal(form, "未导出"))
+        return redirect(f"{reverse('desk:activation')}?{request.GET.urlencode()}")
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     return xlsx_response(
         exports.activation_workbook(records), f"新生人员账户激活与启用情况-{stamp}.xlsx"
@@ -121,7 +138,10 @@ def batch_confirm(request: HttpRequest) -> HttpResponse:
         messages.error(request, "本年度参保确认尚未开放")
         return redirect("desk:activation")
     if request.POST.get("scope") == "all_matching":
-        _, records = _filtered(request, policy_year.enrollment_year)
+        form, records = _filtered(request, policy_year.enrollment_year)
+        if form.is_bound and not form.is_valid():
+            messages.error(request, _filter_refusal(form, "未代确认任何学生"))
+            return redirect(f"{reverse('desk:activation')}?{request.GET.urlencode()}")
         record_ids = list(records.values_list("pk", flat=True))
         source = "按筛选条件全选"
     else:
@@ -149,27 +169,31 @@ def batch_upload(request: HttpRequest) -> HttpResponse:
         request.POST or None, request.FILES or None, schools=schools_fileable_by(request.user)
     )
     if request.method == "POST" and form.is_valid() and policy_year is not None:
+        uploaded = form.cleaned_data["file"]
         try:
-            numbers = services.id_numbers_from_workbook(form.cleaned_data["file"].read())
-            record_ids, missing = services.records_for_id_numbers(
+            upload = services.id_list_upload_create(
                 user=request.user,
                 school=form.cleaned_data["school"],
                 policy_year=policy_year,
-                id_numbers=numbers,
-            )
-            batch = services.batch_confirmation_create(
-                user=request.user,
-                policy_year=policy_year,
-                record_ids=record_ids,
+                file_name=uploaded.name,
+                content=uploaded.read(),
                 attested=form.cleaned_data["attested"],
-                source=f"导入名单 {form.cleaned_data['file'].name}",
-                not_found=missing,
             )
         except services.ActionRefused as refused:
             form.add_error(None, refused.message)
         else:
-            return redirect("desk:batch_detail", batch_id=batch.pk)
+            return redirect("desk:id_list_detail", upload_id=upload.pk)
     return render(request, "desk/batch_upload.html", {"form": form, "policy_year": policy_year})
+
+
+@login_required
+def id_list_detail(request: HttpRequest, upload_id: str) -> HttpResponse:
+    upload = get_object_or_404(
+        IdListUpload.objects.defer("content"), pk=upload_id, created_by=request.user
+    )
+    if upload.state == IdListUpload.State.DONE and upload.batch_id:
+        return redirect("desk:batch_detail", batch_id=upload.batch_id)
+    return render(request, "desk/id_list_detail.html", {"upload": upload})
 
 
 @login_required
