@@ -1,6 +1,5 @@
 from django.contrib import admin
 from import_export import resources
-from import_export.admin import ImportExportModelAdmin
 
 from confirmations.models import (
     Application,
@@ -11,6 +10,7 @@ from confirmations.models import (
     Reminder,
     SignedPledge,
 )
+from enrollment.admin_formats import SafeImportExportModelAdmin
 
 
 @admin.register(PolicyYear)
@@ -27,7 +27,7 @@ class CoverageRecordResource(resources.ModelResource):
 
 
 @admin.register(CoverageRecord)
-class CoverageRecordAdmin(ImportExportModelAdmin):
+class CoverageRecordAdmin(SafeImportExportModelAdmin):
     resource_classes = [CoverageRecordResource]
     list_display = ["name", "kind", "gap_years"]
     list_filter = ["kind"]

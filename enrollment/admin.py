@@ -1,12 +1,12 @@
 from django.contrib import admin
-from import_export.admin import ImportExportModelAdmin
 
+from enrollment.admin_formats import SafeImportExportModelAdmin
 from enrollment.models import HEAVY_UPLOAD_FIELDS, RosterUpload, StudentRecord
 from enrollment.resources import StudentRecordResource
 
 
 @admin.register(StudentRecord)
-class StudentRecordAdmin(ImportExportModelAdmin):
+class StudentRecordAdmin(SafeImportExportModelAdmin):
     resource_classes = [StudentRecordResource]
     list_display = [
         "name",
