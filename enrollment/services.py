@@ -75,7 +75,10 @@ def roster_upload_check(*, upload_id: uuid.UUID | str) -> None:
     )
 
     def progress(checked: int, total: int) -> None:
-        RosterUpload.objects.filter(pk=upload.pk).update(rows_checked=checked, rows_total=total)
+        # Progress doubles as a heartbeat: the sweeper leaves a check that reports alone.
+        RosterUpload.objects.filter(pk=upload.pk).update(
+            rows_checked=checked, rows_total=total, last_queued_at=timezone.now()
+        )
 
     try:
         result = importer.roster_import(
