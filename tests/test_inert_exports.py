@@ -21,7 +21,7 @@ from enrollment.resources import StudentRecordResource
 pytestmark = pytest.mark.django_db
 
 HOSTILE_VALUES = {
-    "name": '==HYPERLINK("http://evil.example","x")',
+    "name": '==HYPERLINK("http://e.cn","x")',
     "origin": "+1+1",
     "college": "-2+3",
     "major": "@SUM(A1)",
@@ -148,3 +148,25 @@ def test_admin_import_reads_a_valid_xlsx_through_the_reader(admin_client, rows_1
     )
     assert response.status_code == 200
     assert response.context["result"].totals["new"] == 2
+
+
+@pytest.mark.parametrize("format_class", [SafeXLSX, InertCSV, InertTSV])
+def test_admin_export_view_writes_no_live_formula(admin_client, hostile_record, format_class):
+    fields = {f"studentrecordresource_{spec}": "on" for spec in StudentRecordResource().fields}
+    response = admin_client.post(
+        reverse("admin:enrollment_studentrecord_export"),
+        {"format": SAFE_FORMATS.index(format_class), "resource": 0, **fields},
+    )
+    assert response.status_code == 200, response.content[:500]
+    if format_class is SafeXLSX:
+        sheet = load_workbook(io.BytesIO(response.content)).active
+        cells = [cell for row in sheet.iter_rows(min_row=2) for cell in row]
+        assert HOSTILE_VALUES["name"] in [cell.value for cell in cells]
+        assert all(cell.data_type != "f" for cell in cells)
+        assert all(cell.quotePrefix for cell in cells if str(cell.value or "").startswith("="))
+    else:
+        text = response.content.decode("utf-8-sig")
+        assert "'" + HOSTILE_VALUES["name"].replace('"', '""') in text
+        for line in text.splitlines()[1:]:
+            for value in line.split("," if format_class is InertCSV else "\t"):
+                assert not value.strip('"').startswith(("=", "+", "-", "@")), value
