@@ -209,6 +209,8 @@ def _inspect_entry(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, total: int)
                 if scanner is not None:
                     scanner.scan(window, cut)
                 tail = window[cut:]
+            if scanner is not None and tail:
+                scanner.scan(tail, len(tail))  # the part's last tag, even if never closed
     except SpreadsheetRefused:
         raise
     except (

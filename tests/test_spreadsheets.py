@@ -95,6 +95,22 @@ def test_file_larger_than_the_upload_limit_is_refused_without_reading():
     assert "30 MB" in refused.value.message
 
 
+def test_a_far_cell_in_the_last_unclosed_tag_is_seen():
+    content = hostile.workbook_from_sheet(
+        [
+            (
+                hostile._SHEET_OPEN
+                + "<sheetData>"
+                + hostile.header_row()
+                + '<row r="2"><c r="ZZZ2"/>'
+            ).encode()
+        ]
+    )
+    with pytest.raises(spreadsheets.SpreadsheetRefused) as refused:
+        spreadsheets.inspect_xlsx(content)
+    assert "18,278 列" in refused.value.message
+
+
 def test_cells_without_references_are_refused():
     rows = "".join("<row><c><v>1</v></c></row>" for _ in range(10))
     content = hostile.workbook_from_sheet(
