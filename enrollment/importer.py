@@ -77,6 +77,7 @@ class RosterResult:
     unchanged: int = 0
     changes: list[dict] = field(default_factory=list)
     committed: bool = False
+    # The rows as read, when some have errors: the worker builds the error workbook from them.
     sheet: RosterSheet | None = field(default=None, repr=False)
 
     @property
@@ -241,7 +242,7 @@ def _import(
         result, _ = _check(
             sheet, school=school, year=year, user=user, today=today, progress=progress
         )
-        result.sheet = sheet
+        result.sheet = sheet if result.errors else None  # kept for the error workbook only
         return result
 
     with transaction.atomic():
@@ -259,7 +260,7 @@ def _import(
                 "请刷新后重新上传"
             ) from exc
         result.committed = True
-        result.sheet = sheet
+        result.sheet = sheet if result.errors else None
     logger.info(
         "roster committed: school=%s year=%s inserted=%s updated=%s unchanged=%s errors=%s",
         school.code,

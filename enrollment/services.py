@@ -108,11 +108,13 @@ def roster_upload_check(*, upload_id: uuid.UUID | str) -> None:
         raise
     _store_result(upload, result)
     # Only a check still in progress may finish: never overwrite a commit that happened since.
-    RosterUpload.objects.filter(pk=upload.pk, state=State.CHECKING).update(
+    finished = RosterUpload.objects.filter(pk=upload.pk, state=State.CHECKING).update(
         **{name: getattr(upload, name) for name in _RESULT_FIELDS},
         state=State.CHECKED,
         checked_at=timezone.now(),
     )
+    if finished:
+        _store_error_workbook(upload.pk, result, state=State.CHECKED)
 
 
 def _finish_check(upload_id: uuid.UUID, *, state: str, refusal: dict) -> None:
@@ -167,6 +169,7 @@ def roster_upload_commit(*, upload_id: uuid.UUID | str) -> None:
         upload.state = State.COMMITTED
         upload.committed_at = timezone.now()
         upload.save()
+    _store_error_workbook(upload.pk, result, state=State.COMMITTED)  # outside the locks
 
 
 def uploads_requeue_stale(*, older_than: dt.timedelta) -> int:
@@ -214,7 +217,7 @@ _RESULT_FIELDS = (
 
 
 def _store_result(upload: RosterUpload, result: importer.RosterResult) -> None:
-    """Counts, the first errors and changes, and the error workbook with all of them."""
+    """Counts, and the first errors and changes with their totals."""
     upload.rows_total = upload.rows_checked = result.rows
     upload.rows_valid = result.valid
     upload.rows_with_errors = result.rows_with_errors
@@ -226,13 +229,24 @@ def _store_result(upload: RosterUpload, result: importer.RosterResult) -> None:
     upload.changes = result.changes[: importer.REPORTED_CHANGES]
     upload.changes_total = len(result.changes)
     upload.error_workbook = None
-    if result.errors and result.sheet is not None:
-        # Built here, once, from the rows already read: the download serves these bytes.
-        upload.error_workbook = workbooks.build_error_workbook(
-            header=result.sheet.header,
-            raw_rows=result.sheet.raw_rows,
-            errors=[error.as_dict() for error in result.errors],
-        )
+
+
+def _store_error_workbook(
+    upload_id: uuid.UUID, result: importer.RosterResult, *, state: str
+) -> None:
+    """Build the error workbook (every error) once, here in the worker, and keep its bytes.
+
+    It is built after the preview is stored: at 50,000 rows openpyxl takes some seconds, and the
+    filer can read the preview meanwhile (the download says it is still being prepared).
+    """
+    if not result.errors or result.sheet is None:
+        return
+    content = workbooks.build_error_workbook(
+        header=result.sheet.header,
+        raw_rows=result.sheet.raw_rows,
+        errors=[error.as_dict() for error in result.errors],
+    )
+    RosterUpload.objects.filter(pk=upload_id, state=state).update(error_workbook=content)
 
 
 # --- single records --------------------------------------------------------------------------

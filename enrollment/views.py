@@ -145,7 +145,8 @@ def upload_error_workbook(request: HttpRequest, upload_id: str) -> HttpResponse:
         RosterUpload.objects.filter(pk=upload.pk).values_list("error_workbook", flat=True).first()
     )
     if not content:
-        raise Http404
+        messages.info(request, "错误标注文件正在生成，请稍候几秒再下载")
+        return redirect("enrollment:upload_detail", upload_id=upload.pk)
     stem = upload.file_name.rsplit(".", 1)[0]
     return xlsx_response(content, f"{stem}-错误标注.xlsx")
 

@@ -257,3 +257,25 @@ def test_error_workbook_writes_a_numeric_id_cell_as_the_file_held_it(
     assert upload.errors[0]["column"] == "证件号码"
     written = load_workbook(io.BytesIO(bytes(upload.error_workbook))).active["C2"].value
     assert written == "3.10109200806062E+17"
+
+
+def test_download_before_the_workbook_is_ready_says_so(duplicated_upload, filer_client):
+    RosterUpload.objects.filter(pk=duplicated_upload.pk).update(error_workbook=None)
+    response = filer_client.get(reverse("enrollment:upload_errors", args=[duplicated_upload.pk]))
+    assert response.url == reverse("enrollment:upload_detail", args=[duplicated_upload.pk])
+    assert "正在生成" in filer_client.get(response.url).content.decode()
+
+
+def test_committed_upload_keeps_an_error_workbook_of_its_rejected_rows(
+    filer_client, django_capture_on_commit_callbacks, school_1012, year, rows_1012, workbook
+):
+    rows = rows_1012(3)
+    rows[1]["民族"] = ""
+    post_upload(filer_client, django_capture_on_commit_callbacks, school_1012, year, workbook(rows))
+    upload = RosterUpload.objects.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        filer_client.post(reverse("enrollment:upload_commit", args=[upload.pk]))
+    upload.refresh_from_db()
+    assert upload.state == RosterUpload.State.COMMITTED and StudentRecord.objects.count() == 2
+    sheet = load_workbook(io.BytesIO(bytes(upload.error_workbook))).active
+    assert "民族" in sheet.cell(row=3, column=19).value
