@@ -304,6 +304,7 @@ TASK_QUEUES = {
     "enrollment.tasks.commit_roster_upload": "files",
     "enrollment.tasks.requeue_stale_uploads": "files",
     "enrollment.tasks.purge_expired_upload_files": "files",
+    "desk.tasks.read_id_list": "files",
 }
 CELERY_TASK_ROUTES = ("config.queueing.route_task",)
 CELERY_TASK_DEFAULT_QUEUE = QUEUE_PREFIX + "accounts"  # unused while every task is routed

@@ -2,7 +2,6 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 from import_export import resources
-from import_export.admin import ImportExportModelAdmin
 
 from audit.admin import AuditedAdminMixin
 from audit.services import Action
@@ -18,6 +17,7 @@ from confirmations.models import (
     Reminder,
     SignedPledge,
 )
+from enrollment.admin_formats import SafeImportExportModelAdmin
 
 
 class BenefitRuleFormSet(BaseInlineFormSet):
@@ -109,7 +109,7 @@ class CoverageRecordResource(resources.ModelResource):
 # No admin search by ID number (it would sit in the URL): search by name; city administrators
 # find a person by ID number on the query page.
 @admin.register(CoverageRecord)
-class CoverageRecordAdmin(AuditedAdminMixin, ImportExportModelAdmin):
+class CoverageRecordAdmin(AuditedAdminMixin, SafeImportExportModelAdmin):
     resource_classes = [CoverageRecordResource]
     list_display = ["name", "kind", "gap_years"]
     list_filter = ["kind"]

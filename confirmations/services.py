@@ -7,6 +7,7 @@ import binascii
 import datetime as dt
 import io
 import logging
+import warnings
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
@@ -30,6 +31,9 @@ from schools.models import User
 
 logger = logging.getLogger(__name__)
 MAX_SIGNATURE_BYTES = 600 * 1024
+# A phone's signature pad is at most a few thousand pixels wide at its pixel ratio.
+MAX_SIGNATURE_SIDE = 4000
+_OVERSIZE_SIGNATURE = f"签名图片尺寸超过 {MAX_SIGNATURE_SIDE}×{MAX_SIGNATURE_SIDE} 像素的上限，请清除后在签名区域内重新签名"
 MIN_INK_PIXELS = 60
 TECHNICAL_FAILURE = "医保系统暂时无法建账，请稍后重试"
 CREATE_ACCOUNT = "confirmations.tasks.create_account"
@@ -84,12 +88,20 @@ def signature_from_data_url(data_url: str) -> bytes:
     if len(png) > MAX_SIGNATURE_BYTES:
         raise ConfirmationRefused("签名图片过大，请清除后重新签名")
     try:
-        image = Image.open(io.BytesIO(png))
-        image.load()
-    except (UnidentifiedImageError, OSError) as exc:
+        # Image.open reads the header only: the size is checked before any pixel is decoded,
+        # and a size above Pillow's bomb limit is an error here, not a warning or a 500.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(png))
+            if image.format != "PNG":
+                raise ConfirmationRefused("签名图片无法识别，请清除后重新签名")
+            if image.width > MAX_SIGNATURE_SIDE or image.height > MAX_SIGNATURE_SIDE:
+                raise ConfirmationRefused(_OVERSIZE_SIGNATURE)
+            image.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ConfirmationRefused(_OVERSIZE_SIGNATURE) from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
         raise ConfirmationRefused("签名图片无法识别，请清除后重新签名") from exc
-    if image.format != "PNG" or image.width > 4000 or image.height > 4000:
-        raise ConfirmationRefused("签名图片无法识别，请清除后重新签名")
     rgba = image.convert("RGBA")
     opaque = rgba.getchannel("A").point(lambda a: 255 if a > 128 else 0)
     dark = rgba.convert("L").point(lambda g: 255 if g < 160 else 0)

@@ -1,6 +1,7 @@
 from django import forms
 
 from desk.selectors import STATUS_CHOICES
+from enrollment.spreadsheets import MAX_FILE_BYTES
 from schools.models import Campus, School
 
 
@@ -45,6 +46,14 @@ class IdListForm(forms.Form):
     def __init__(self, *args: object, schools: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self.fields["school"].queryset = schools
+
+    def clean_file(self) -> object:
+        upload = self.cleaned_data["file"]
+        if upload.size > MAX_FILE_BYTES:
+            raise forms.ValidationError(
+                f"文件超过 {MAX_FILE_BYTES // (1024 * 1024)} MB，请拆分成几个文件分别上传"
+            )
+        return upload
 
 
 class SchoolForm(forms.Form):

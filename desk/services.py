@@ -7,12 +7,11 @@ Every record comes through the filer scoping of `schools.scoping`; every applica
 from __future__ import annotations
 
 import datetime as dt
-import io
 import logging
 import uuid
 
-import python_calamine
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from audit.services import Action, audit_record
@@ -20,6 +19,8 @@ from config.queueing import enqueue, enqueue_on_commit
 from confirmations import services
 from confirmations.models import Application, BatchConfirmation, PolicyYear, Reminder
 from confirmations.sms import sms_sender
+from desk.models import IdListUpload
+from enrollment import spreadsheets
 from enrollment.masking import mask_id_number
 from enrollment.models import StudentRecord
 from enrollment.rules import normalize_header, normalize_id_number
@@ -32,12 +33,18 @@ RESULT_LIST_LIMIT = 1000
 PROGRESS_EVERY = 50
 RUN_BATCH = "desk.tasks.run_batch_confirmation"
 SEND_REMINDERS = "desk.tasks.send_reminders"
+READ_ID_LIST = "desk.tasks.read_id_list"
 
 
 class ActionRefused(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+    @property
+    def unreadable(self) -> bool:
+        """The file's reader died (rather than the file being refused)."""
+        return isinstance(self.__cause__, spreadsheets.SpreadsheetUnreadable)
 
 
 # --- batch confirmation -----------------------------------------------------------------------
@@ -180,20 +187,24 @@ def _append(items: list, item: dict) -> None:
 
 
 def id_numbers_from_workbook(content: bytes) -> list[str]:
-    """The ID numbers in the 证件号码 column of an uploaded list (first sheet)."""
+    """The ID numbers in the 证件号码 column of an uploaded list (first sheet).
+
+    The file is read by `enrollment.spreadsheets` in a child process with limits; call this
+    from a worker, never from a web request.
+    """
     try:
-        sheet = python_calamine.CalamineWorkbook.from_filelike(
-            io.BytesIO(content)
-        ).get_sheet_by_index(0)
-        rows = iter(sheet.iter_rows())
-        header = [normalize_header(value) for value in next(rows, [])]
-    except Exception as exc:  # damaged or not a spreadsheet
-        raise ActionRefused("文件无法读取，请下载名单模板，填写后以 .xlsx 格式上传") from exc
-    if "证件号码" not in header:
+        rows = spreadsheets.read_first_sheet(content).rows
+    except spreadsheets.SpreadsheetRefused as refused:
+        raise ActionRefused(refused.message) from refused
+    if not rows:
+        raise ActionRefused("文件第 1 行缺少“证件号码”表头，请使用名单模板")
+    (header_number, header_cells), *data_rows = rows
+    header = [normalize_header(value) for value in header_cells]
+    if header_number != 1 or "证件号码" not in header:
         raise ActionRefused("文件第 1 行缺少“证件号码”表头，请使用名单模板")
     column = header.index("证件号码")
     numbers = []
-    for cells in rows:
+    for _, cells in data_rows:
         value = cells[column] if column < len(cells) else None
         if isinstance(value, int | float) and not isinstance(value, bool):
             raise ActionRefused(
@@ -203,6 +214,109 @@ def id_numbers_from_workbook(content: bytes) -> list[str]:
         if text:
             numbers.append(text)
     return list(dict.fromkeys(numbers))
+
+
+# --- ID lists, read by a worker ----------------------------------------------------------------
+
+MAX_READ_ATTEMPTS = 3
+
+
+def id_list_upload_create(
+    *,
+    user: User,
+    school: School,
+    policy_year: PolicyYear,
+    file_name: str,
+    content: bytes,
+    attested: bool,
+) -> IdListUpload:
+    """Keep an uploaded ID list and queue its reading; a worker creates the batch from it."""
+    if not attested:
+        raise ActionRefused("请先确认已收到所选学生本人签字的纸质承诺书")
+    if not policy_year.is_open():
+        raise ActionRefused(f"{policy_year.next_year} 年度集中参保缴费期已开始，批量代确认已暂停")
+    if len(content) > spreadsheets.MAX_FILE_BYTES:
+        limit = spreadsheets.MAX_FILE_BYTES // (1024 * 1024)
+        raise ActionRefused(f"文件超过 {limit} MB，请拆分成几个文件分别上传")
+    upload = IdListUpload.objects.create(
+        created_by=user,
+        school=school,
+        policy_year=policy_year,
+        file_name=file_name[:255],
+        content=content,
+        paper_pledges_attested=attested,
+    )
+    enqueue_on_commit(READ_ID_LIST, str(upload.pk))
+    return upload
+
+
+def id_list_upload_read(*, upload_id: uuid.UUID | str) -> None:
+    """Read a queued ID list and create its batch, or record why not. Safe to run twice.
+
+    Claims are counted: a list whose reading keeps killing the worker is failed after
+    MAX_READ_ATTEMPTS, not redelivered for ever.
+    """
+    State = IdListUpload.State
+    claimed = IdListUpload.objects.filter(
+        pk=upload_id, state__in=[State.QUEUED, State.READING], read_attempts__lt=MAX_READ_ATTEMPTS
+    ).update(
+        state=State.READING, read_attempts=F("read_attempts") + 1, last_queued_at=timezone.now()
+    )
+    if not claimed:
+        IdListUpload.objects.filter(pk=upload_id, state__in=[State.QUEUED, State.READING]).update(
+            state=State.FAILED,
+            message=f"这个名单已尝试读取 {MAX_READ_ATTEMPTS} 次都未能完成，系统已停止处理。"
+            "请把证件号码复制到新的名单模板后重新上传",
+            content=b"",
+        )
+        return
+    upload = IdListUpload.objects.select_related("created_by", "policy_year", "school").get(
+        pk=upload_id
+    )
+    try:
+        numbers = id_numbers_from_workbook(bytes(upload.content))
+        record_ids, missing = records_for_id_numbers(
+            user=upload.created_by,
+            school=upload.school,
+            policy_year=upload.policy_year,
+            id_numbers=numbers,
+        )
+        with transaction.atomic():
+            batch = batch_confirmation_create(
+                user=upload.created_by,
+                policy_year=upload.policy_year,
+                record_ids=record_ids,
+                attested=upload.paper_pledges_attested,
+                source=f"导入名单 {upload.file_name}",
+                not_found=missing,
+            )
+            _finish_id_list(upload, state=State.DONE, batch=batch)
+    except ActionRefused as refused:
+        state = State.FAILED if refused.unreadable else State.REFUSED
+        _finish_id_list(upload, state=state, message=refused.message)
+
+
+def _finish_id_list(
+    upload: IdListUpload, *, state: str, message: str = "", batch: BatchConfirmation | None = None
+) -> None:
+    IdListUpload.objects.filter(pk=upload.pk, state=IdListUpload.State.READING).update(
+        state=state, message=message, batch=batch, content=b""
+    )
+
+
+def id_lists_requeue_stale(*, older_than: dt.timedelta) -> int:
+    """Queue again ID lists whose reading never started or never finished."""
+    cutoff = timezone.now() - older_than
+    stale = list(
+        IdListUpload.objects.filter(
+            state__in=[IdListUpload.State.QUEUED, IdListUpload.State.READING],
+            last_queued_at__lt=cutoff,
+        ).values_list("pk", flat=True)[:200]
+    )
+    for pk in stale:
+        IdListUpload.objects.filter(pk=pk).update(last_queued_at=timezone.now())
+        enqueue(READ_ID_LIST, str(pk))
+    return len(stale)
 
 
 def records_for_id_numbers(

@@ -16,9 +16,18 @@ def run_batch_confirmation(batch_id: str) -> None:
     services.batch_confirmation_run(batch_id=batch_id)
 
 
+@shared_task(acks_late=True)
+def read_id_list(upload_id: str) -> None:
+    services.id_list_upload_read(upload_id=upload_id)
+
+
 @shared_task
 def requeue_stale_batches() -> int:
-    return services.batches_requeue_stale(older_than=dt.timedelta(minutes=3))
+    # ID lists ride on the batches' sweep: a list becomes a batch once read.
+    older_than = dt.timedelta(minutes=3)
+    return services.batches_requeue_stale(older_than=older_than) + services.id_lists_requeue_stale(
+        older_than=older_than
+    )
 
 
 @shared_task(acks_late=True)

@@ -18,6 +18,7 @@ from audit.services import Action, audit_record
 from confirmations.models import Application, PolicyYear
 from desk import exports, selectors, services
 from desk.forms import AttestForm, IdListForm, QueryForm, RecordFilterForm, SchoolForm
+from desk.models import IdListUpload
 from enrollment.models import StudentRecord
 from enrollment.selectors import records_search, records_visible_to
 from enrollment.views import parse_ids, xlsx_response
@@ -41,7 +42,9 @@ def _filtered(
 
     The filter comes from the token the list page's POST left (`?s=`), or from plain
     parameters that carry nothing personal (`?campus=…&status=…`): the same for the page, its
-    pagination, its export and "confirm all matching".
+    pagination, its export and "confirm all matching". An invalid filter (a school out of
+    scope, a search longer than allowed) matches nothing: dropping it would widen the list,
+    and with it "confirm all matching" or an export.
     """
     user = request.user
     search = search_from(request, page="activation")
@@ -60,6 +63,8 @@ def _filtered(
             records = records.filter(campus=data["campus"])
         records = selectors.filter_by_status(records, data.get("status") or "")
         records = records_search(records, data.get("q") or "")
+    elif form.is_bound or search.expired:
+        records = records.none()
     return form, records.order_by("school__code", "campus_code", "student_number"), search
 
 
@@ -76,6 +81,18 @@ def _filter_summary(form: RecordFilterForm) -> dict:
         "status": data.get("status") or "",
         "q": mask_personal(data.get("q") or ""),
     }
+
+
+def _filter_refusal(form: RecordFilterForm, search: Search, outcome: str) -> str:
+    """Why an action on "all matching" must not run: its filter is invalid or has expired."""
+    if search.expired:
+        return f"查询条件已过期（超过 1 小时），{outcome}。请重新查询后再操作"
+    if not form.is_bound or form.is_valid():
+        return ""
+    problems = "；".join(
+        f"{form.fields[name].label}：{'、'.join(errors)}" for name, errors in form.errors.items()
+    )
+    return f"筛选条件有误（{problems}），{outcome}。请改正筛选条件后重试"
 
 
 @login_required
@@ -131,7 +148,10 @@ def activation(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def activation_export(request: HttpRequest) -> HttpResponse:
-    form, records, _ = _filtered(request, _year(PolicyYear.current()))
+    form, records, search = _filtered(request, _year(PolicyYear.current()))
+    if refusal := _filter_refusal(form, search, "未导出"):
+        messages.error(request, refusal)
+        return redirect(f"{reverse('desk:activation')}?{request.GET.urlencode()}")
     content = exports.activation_workbook(records)
     audit_record(
         action=Action.EXPORT,
@@ -151,7 +171,10 @@ def batch_confirm(request: HttpRequest) -> HttpResponse:
         messages.error(request, "本年度参保确认尚未开放")
         return redirect("desk:activation")
     if request.POST.get("scope") == "all_matching":
-        _, records, _ = _filtered(request, policy_year.enrollment_year)
+        form, records, search = _filtered(request, policy_year.enrollment_year)
+        if refusal := _filter_refusal(form, search, "未代确认任何学生"):
+            messages.error(request, refusal)
+            return redirect(f"{reverse('desk:activation')}?{request.GET.urlencode()}")
         record_ids = list(records.values_list("pk", flat=True))
         source = "按筛选条件全选"
     else:
@@ -179,27 +202,35 @@ def batch_upload(request: HttpRequest) -> HttpResponse:
         request.POST or None, request.FILES or None, schools=schools_fileable_by(request.user)
     )
     if request.method == "POST" and form.is_valid() and policy_year is not None:
+        uploaded = form.cleaned_data["file"]
         try:
-            numbers = services.id_numbers_from_workbook(form.cleaned_data["file"].read())
-            record_ids, missing = services.records_for_id_numbers(
+            upload = services.id_list_upload_create(
                 user=request.user,
                 school=form.cleaned_data["school"],
                 policy_year=policy_year,
-                id_numbers=numbers,
-            )
-            batch = services.batch_confirmation_create(
-                user=request.user,
-                policy_year=policy_year,
-                record_ids=record_ids,
+                file_name=uploaded.name,
+                content=uploaded.read(),
                 attested=form.cleaned_data["attested"],
-                source=f"导入名单 {form.cleaned_data['file'].name}",
-                not_found=missing,
             )
         except services.ActionRefused as refused:
             form.add_error(None, refused.message)
         else:
-            return redirect("desk:batch_detail", batch_id=batch.pk)
+            return redirect("desk:id_list_detail", upload_id=upload.pk)
     return render(request, "desk/batch_upload.html", {"form": form, "policy_year": policy_year})
+
+
+@login_required
+def id_list_detail(request: HttpRequest, upload_id: str) -> HttpResponse:
+    # Its creator, and only while they may still file for its school (current designations).
+    upload = get_object_or_404(
+        IdListUpload.objects.defer("content"),
+        pk=upload_id,
+        created_by=request.user,
+        school__in=schools_fileable_by(request.user),
+    )
+    if upload.state == IdListUpload.State.DONE and upload.batch_id:
+        return redirect("desk:batch_detail", batch_id=upload.batch_id)
+    return render(request, "desk/id_list_detail.html", {"upload": upload})
 
 
 @login_required

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 
-import pytest
 from openpyxl import Workbook
 from playwright.sync_api import Page, expect
 
@@ -23,7 +22,6 @@ def far_corner_workbook() -> bytes:
     return buffer.getvalue()
 
 
-@pytest.mark.xfail(strict=True, reason="hostile-file refusal lands with issue 8")
 def test_hostile_file_is_refused_with_a_message_while_the_site_keeps_answering(
     page: Page, journey: Journey, stack: Stack, tmp_path
 ):

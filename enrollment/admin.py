@@ -1,15 +1,15 @@
 from django.contrib import admin
-from import_export.admin import ImportExportModelAdmin
 
 from audit.admin import AuditedAdminMixin
 from audit.services import Action, audit_entry, audit_record_many
-from enrollment.models import RosterUpload, StudentRecord
+from enrollment.admin_formats import SafeImportExportModelAdmin
+from enrollment.models import HEAVY_UPLOAD_FIELDS, RosterUpload, StudentRecord
 from enrollment.resources import StudentRecordResource
 from enrollment.services import audit_record_save
 
 
 @admin.register(StudentRecord)
-class StudentRecordAdmin(AuditedAdminMixin, ImportExportModelAdmin):
+class StudentRecordAdmin(AuditedAdminMixin, SafeImportExportModelAdmin):
     resource_classes = [StudentRecordResource]
     list_display = [
         "name",
@@ -67,8 +67,17 @@ class RosterUploadAdmin(admin.ModelAdmin):
         "uploaded_by",
     ]
     list_filter = ["state"]
-    exclude = ["content"]
-    readonly_fields = [f.name for f in RosterUpload._meta.fields if f.name != "content"]
+    exclude = ["content", "error_workbook"]
+    readonly_fields = [
+        f.name for f in RosterUpload._meta.fields if f.name not in ("content", "error_workbook")
+    ]
+
+    def get_queryset(self, request):
+        # The list never loads files or results; the change page loads the bounded results.
+        queryset = super().get_queryset(request).select_related("school", "uploaded_by")
+        if request.resolver_match and request.resolver_match.url_name.endswith("_changelist"):
+            return queryset.defer(*HEAVY_UPLOAD_FIELDS)
+        return queryset.defer("content", "error_workbook")
 
     def has_add_permission(self, request):
         return False

@@ -15,11 +15,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-import python_calamine
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from enrollment import rules
+from enrollment import rules, spreadsheets
 from enrollment.masking import mask_phone
 from enrollment.models import StudentRecord
 from schools.models import School, User
@@ -29,8 +28,10 @@ logger = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, int], None]
 PROGRESS_EVERY = 2000
-_ZIP_MAGIC = b"PK\x03\x04"
-_OLE_MAGIC = b"\xd0\xcf\x11\xe0"
+# A report (the CLI's JSON, an upload's stored preview) names at most this many errors and
+# changes, with the totals; the error workbook has every one.
+REPORTED_ERRORS = 500
+REPORTED_CHANGES = 200
 _MASKED_ATTRIBUTES = {"phone": mask_phone}
 
 
@@ -53,6 +54,10 @@ class RosterRefused(Exception):
         return {"message": self.message, "expected": self.expected, "found": self.found}
 
 
+class RosterUnreadable(RosterRefused):
+    """The reader process died, or ran out of memory or time, on the file."""
+
+
 @dataclass
 class RosterSheet:
     """The data rows of a roster's first sheet, keyed by attribute, with spreadsheet row numbers."""
@@ -72,16 +77,23 @@ class RosterResult:
     unchanged: int = 0
     changes: list[dict] = field(default_factory=list)
     committed: bool = False
+    # The rows as read, when some have errors: the worker builds the error workbook from them.
+    sheet: RosterSheet | None = field(default=None, repr=False)
 
     @property
     def rows_with_errors(self) -> int:
         return self.rows - self.valid
 
+    def reported_errors(self) -> list[dict]:
+        return [error.as_dict() for error in self.errors[:REPORTED_ERRORS]]
+
     def as_dict(self) -> dict:
+        """The report, bounded: the first REPORTED_ERRORS errors and the total."""
         return {
             "rows": self.rows,
             "valid": self.valid,
-            "errors": [error.as_dict() for error in self.errors],
+            "errors": self.reported_errors(),
+            "errors_total": len(self.errors),
             "inserted": self.inserted,
             "updated": self.updated,
             "unchanged": self.unchanged,
@@ -93,35 +105,20 @@ class RosterResult:
 
 
 def read_roster(content: bytes) -> RosterSheet:
-    """Read the first sheet of an .xlsx roster; refuse files that are not one."""
-    if not content:
-        raise RosterRefused("文件是空的，请选择填写好的 .xlsx 名单文件")
-    if content.startswith(_OLE_MAGIC):
-        raise RosterRefused(
-            "这是旧版 Excel（.xls）文件或已加密的文件。请在 Excel 中“另存为” .xlsx 格式"
-            "（不设密码）后再上传"
-        )
-    if not content.startswith(_ZIP_MAGIC):
-        raise RosterRefused("文件不是 Excel .xlsx 格式，请下载导入模板，填写后以 .xlsx 格式上传")
-    try:
-        workbook = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(content))
-        sheet = workbook.get_sheet_by_index(0)
-        start_row, start_column = sheet.start or (0, 0)
-        cells = iter(sheet.iter_rows())
-        raw_rows = _non_blank_rows(cells, first_row_number=start_row + 1, pad=start_column)
-        header_row = next(raw_rows, None)
-        if header_row is None:
-            raise RosterRefused("第一个工作表是空的，请把名单填写在模板的第一个工作表中")
-        data_rows = list(raw_rows)
-    except RosterRefused:
-        raise
-    except Exception as exc:  # calamine reports damaged archives with several exception types
-        logger.info("roster file could not be read: %s", type(exc).__name__)
-        raise RosterRefused(
-            "文件无法作为 Excel .xlsx 读取，可能已损坏。请用 Excel 打开后重新保存为 .xlsx 再上传"
-        ) from exc
+    """Read the first sheet of an .xlsx roster; refuse files that are not one.
 
-    header_number, header = header_row
+    The file is inspected and parsed in a child process with memory and time limits
+    (`enrollment.spreadsheets`): a hostile file is refused, or ends that process, never ours.
+    """
+    try:
+        sheet = spreadsheets.read_first_sheet(content)
+    except spreadsheets.SpreadsheetUnreadable as exc:
+        raise RosterUnreadable(exc.message) from exc
+    except spreadsheets.SpreadsheetRefused as exc:
+        raise RosterRefused(exc.message) from exc
+    if not sheet.rows:
+        raise RosterRefused("第一个工作表是空的，请把名单填写在模板的第一个工作表中")
+    (header_number, header), *data_rows = sheet.rows
     columns = _map_columns(header, header_number)
     rows = [
         (number, {attribute: _cell(cells_, index) for attribute, index in columns.items()})
@@ -129,16 +126,6 @@ def read_roster(content: bytes) -> RosterSheet:
     ]
     rows = [(number, values) for number, values in rows if any(_filled(v) for v in values.values())]
     return RosterSheet(rows=rows, raw_rows=data_rows, header=header)
-
-
-def _non_blank_rows(
-    rows: Iterator[list[object]], *, first_row_number: int, pad: int
-) -> Iterator[tuple[int, list[object]]]:
-    # Blank rows are skipped one by one rather than collected: LibreOffice files can claim a
-    # million trailing empty rows.
-    for offset, cells in enumerate(rows):
-        if any(_filled(value) for value in cells):
-            yield first_row_number + offset, [None] * pad + list(cells)
 
 
 def _filled(value: object) -> bool:
@@ -255,6 +242,7 @@ def _import(
         result, _ = _check(
             sheet, school=school, year=year, user=user, today=today, progress=progress
         )
+        result.sheet = sheet if result.errors else None  # kept for the error workbook only
         return result
 
     with transaction.atomic():
@@ -272,6 +260,7 @@ def _import(
                 "请刷新后重新上传"
             ) from exc
         result.committed = True
+        result.sheet = sheet if result.errors else None
     logger.info(
         "roster committed: school=%s year=%s inserted=%s updated=%s unchanged=%s errors=%s",
         school.code,

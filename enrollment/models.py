@@ -77,6 +77,10 @@ class StudentRecord(models.Model):
         return {spec.attribute: getattr(self, spec.attribute) for spec in rules.FIELDS}
 
 
+# Fields no list, status poll or admin list should load: the file and the bulky results.
+HEAVY_UPLOAD_FIELDS = ("content", "errors", "changes", "error_workbook")
+
+
 class RosterUpload(models.Model):
     """An uploaded roster file, its check result and, once committed, what it changed.
 
@@ -110,10 +114,17 @@ class RosterUpload(models.Model):
     to_insert = models.PositiveIntegerField("将新增", default=0)
     to_update = models.PositiveIntegerField("将更新", default=0)
     unchanged = models.PositiveIntegerField("无变化", default=0)
-    refusal = models.JSONField("拒收原因", default=dict, blank=True)
-    errors = models.JSONField("错误", default=list, blank=True)
-    changes = models.JSONField("变更预览", default=list, blank=True)
+    refusal = models.JSONField("拒收或出错原因", default=dict, blank=True)
+    # The first errors and changes only (importer.REPORTED_*), with the totals: every error is
+    # in the error workbook, built once by the worker.
+    errors = models.JSONField("错误（前若干条）", default=list, blank=True)
+    errors_total = models.PositiveIntegerField("错误总数", default=0)
+    changes = models.JSONField("变更预览（前若干条）", default=list, blank=True)
+    changes_total = models.PositiveIntegerField("变更总数", default=0)
+    error_workbook = models.BinaryField("错误标注文件", null=True, blank=True)
     result = models.JSONField("提交结果", default=dict, blank=True)
+    # Claims of the check task: a file whose check keeps dying is failed after a few tries.
+    check_attempts = models.PositiveSmallIntegerField("检查尝试次数", default=0)
 
     created_at = models.DateTimeField("上传时间", auto_now_add=True)
     last_queued_at = models.DateTimeField("最近排队时间", default=timezone.now)

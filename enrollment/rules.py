@@ -448,9 +448,11 @@ def _check_campus(campus_code: str, context: RowContext) -> str | None:
 def duplicate_errors(
     keys_by_row: Iterable[tuple[int, str]], *, column: str, what: str
 ) -> list[RowError]:
-    """Every row whose key also appears on another row of the same file, naming the other rows.
+    """Every row whose key also appears on another row of the same file.
 
     All occurrences are errors: the portal cannot know which of two rows for one person is right.
+    Each message names one other row and how many there are ("与第 12 行等 3 行重复"), so
+    the messages grow with the number of rows, not with its square.
     """
     rows_by_key: dict[str, list[int]] = {}
     for row, key in keys_by_row:
@@ -460,13 +462,15 @@ def duplicate_errors(
     for rows in rows_by_key.values():
         if len(rows) < 2:
             continue
+        others = len(rows) - 1
         for row in rows:
-            others = "、".join(str(other) for other in rows if other != row)
+            other = rows[1] if row == rows[0] else rows[0]
+            where = f"第 {other} 行" if others == 1 else f"第 {other} 行等 {others} 行"
             errors.append(
                 RowError(
                     row,
                     column,
-                    f"{what}与第 {others} 行重复，同一文件中每人只能出现一次，请删除或改正重复的行",
+                    f"{what}与{where}重复，同一文件中每人只能出现一次，请删除或改正重复的行",
                 )
             )
     return errors

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Count, Q, QuerySet
 
-from enrollment.models import RosterUpload, StudentRecord
+from enrollment.models import HEAVY_UPLOAD_FIELDS, RosterUpload, StudentRecord
 from enrollment.rules import normalize_id_number, normalize_text
 from schools.models import Campus, User
 from schools.scoping import campuses_fileable_by
@@ -31,9 +31,12 @@ def uploads_visible_to(user: User) -> QuerySet[RosterUpload]:
 
     Checked against the user's designations as they are now, on every request: a filer who
     lost the designation no longer opens their old previews or error workbooks (they carry
-    full ID numbers and phones).
+    full ID numbers and phones). Lists and the status poll never load the file or the stored
+    results.
     """
-    uploads = RosterUpload.objects.select_related("school", "uploaded_by").defer("content")
+    uploads = RosterUpload.objects.select_related("school", "uploaded_by").defer(
+        *HEAVY_UPLOAD_FIELDS
+    )
     if user.is_city_admin:
         return uploads
     schools = campuses_fileable_by(user).values("school")

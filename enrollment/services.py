@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
-from django.db.models import ProtectedError
+from django.db.models import F, ProtectedError
 from django.utils import timezone
 
 from audit.services import (
@@ -20,7 +20,7 @@ from audit.services import (
     person_hash,
 )
 from config.queueing import enqueue, enqueue_on_commit
-from enrollment import importer, retention, rules
+from enrollment import importer, retention, rules, workbooks
 from enrollment.models import RosterUpload, StudentRecord
 from schools.models import Campus, School, User
 from schools.scoping import campuses_fileable_by
@@ -49,17 +49,51 @@ def roster_upload_create(
     return upload
 
 
+MAX_CHECK_ATTEMPTS = 3
+GAVE_UP_MESSAGE = (
+    "这个文件已尝试检查 {attempts} 次都未能完成，系统已停止处理。"
+    "请用 Excel 打开，把名单复制到新的工作表，另存为 .xlsx 后重新上传；如果再次出现，请联系区医保中心"
+)
+
+
 def roster_upload_check(*, upload_id: uuid.UUID | str) -> None:
-    """Check a queued upload and store its preview. Safe to run twice."""
+    """Check a queued upload and store its preview. Safe to run twice.
+
+    Each claim is counted: a file whose check kills the worker (and is redelivered, or
+    re-queued by the sweeper) is marked failed after MAX_CHECK_ATTEMPTS claims.
+    """
     claimed = RosterUpload.objects.filter(
-        pk=upload_id, state__in=[State.QUEUED, State.CHECKING]
-    ).update(state=State.CHECKING, rows_checked=0)
+        pk=upload_id,
+        state__in=[State.QUEUED, State.CHECKING],
+        check_attempts__lt=MAX_CHECK_ATTEMPTS,
+    ).update(
+        state=State.CHECKING,
+        rows_checked=0,
+        check_attempts=F("check_attempts") + 1,
+        last_queued_at=timezone.now(),
+    )
     if not claimed:
+        gave_up = RosterUpload.objects.filter(
+            pk=upload_id, state__in=[State.QUEUED, State.CHECKING]
+        ).update(
+            state=State.FAILED,
+            refusal={"message": GAVE_UP_MESSAGE.format(attempts=MAX_CHECK_ATTEMPTS)},
+            checked_at=timezone.now(),
+        )
+        if gave_up:
+            logger.warning("roster upload %s failed after %s checks", upload_id, MAX_CHECK_ATTEMPTS)
         return
-    upload = RosterUpload.objects.select_related("school", "uploaded_by").get(pk=upload_id)
+    upload = (
+        RosterUpload.objects.select_related("school", "uploaded_by")
+        .defer("errors", "changes", "error_workbook")
+        .get(pk=upload_id)
+    )
 
     def progress(checked: int, total: int) -> None:
-        RosterUpload.objects.filter(pk=upload.pk).update(rows_checked=checked, rows_total=total)
+        # Progress doubles as a heartbeat: the sweeper leaves a check that reports alone.
+        RosterUpload.objects.filter(pk=upload.pk).update(
+            rows_checked=checked, rows_total=total, last_queued_at=timezone.now()
+        )
 
     try:
         result = importer.roster_import(
@@ -70,22 +104,37 @@ def roster_upload_check(*, upload_id: uuid.UUID | str) -> None:
             commit=False,
             progress=progress,
         )
+    except importer.RosterUnreadable as unreadable:
+        logger.warning("roster upload %s: the reader gave up on the file", upload.pk)
+        _finish_check(upload.pk, state=State.FAILED, refusal={"message": unreadable.message})
+        return
     except importer.RosterRefused as refusal:
-        upload.state = State.REFUSED
-        upload.refusal = refusal.as_dict()
-        upload.checked_at = timezone.now()
-        upload.save(update_fields=["state", "refusal", "checked_at"])
+        _finish_check(upload.pk, state=State.REFUSED, refusal=refusal.as_dict())
         return
     except Exception:
         logger.exception("roster upload %s could not be checked", upload.pk)
-        RosterUpload.objects.filter(pk=upload.pk).update(state=State.FAILED)
+        _finish_check(
+            upload.pk,
+            state=State.FAILED,
+            refusal={
+                "message": "检查这个文件时系统出错，已记录。请稍后重新上传；如果再次出现，请联系区医保中心"
+            },
+        )
         raise
     _store_result(upload, result)
     # Only a check still in progress may finish: never overwrite a commit that happened since.
-    RosterUpload.objects.filter(pk=upload.pk, state=State.CHECKING).update(
+    finished = RosterUpload.objects.filter(pk=upload.pk, state=State.CHECKING).update(
         **{name: getattr(upload, name) for name in _RESULT_FIELDS},
         state=State.CHECKED,
         checked_at=timezone.now(),
+    )
+    if finished:
+        _store_error_workbook(upload.pk, result, state=State.CHECKED)
+
+
+def _finish_check(upload_id: uuid.UUID, *, state: str, refusal: dict) -> None:
+    RosterUpload.objects.filter(pk=upload_id, state=State.CHECKING).update(
+        state=state, refusal=refusal, checked_at=timezone.now()
     )
 
 
@@ -141,22 +190,25 @@ def roster_upload_commit(*, upload_id: uuid.UUID | str) -> None:
             target=f"upload:{upload.pk}",
             detail={"uploaded_by": upload.uploaded_by.get_username(), **upload.result},
         )
+    _store_error_workbook(upload.pk, result, state=State.COMMITTED)  # outside the locks
 
 
 def uploads_requeue_stale(*, older_than: dt.timedelta) -> int:
-    """Queue again uploads whose check or commit never started (a lost task, a broker outage).
+    """Queue again uploads whose check or commit never started or never finished (a lost task,
+    a broker outage, a worker that died in the middle of a check).
 
-    Both tasks are safe to run twice: the check claims its state, the commit locks the upload.
+    Both tasks are safe to run twice: the check claims its state (and counts the claims, so a
+    file that kills every worker ends as failed), the commit locks the upload.
     """
     cutoff = timezone.now() - older_than
     stale = list(
         RosterUpload.objects.filter(
-            state__in=[State.QUEUED, State.COMMITTING], last_queued_at__lt=cutoff
+            state__in=[State.QUEUED, State.CHECKING, State.COMMITTING], last_queued_at__lt=cutoff
         ).values_list("pk", "state")[:200]
     )
     for pk, state in stale:
         RosterUpload.objects.filter(pk=pk).update(last_queued_at=timezone.now())
-        enqueue(CHECK_UPLOAD if state == State.QUEUED else COMMIT_UPLOAD, str(pk))
+        enqueue(COMMIT_UPLOAD if state == State.COMMITTING else CHECK_UPLOAD, str(pk))
     if stale:
         logger.warning("re-queued %s roster uploads", len(stale))
     return len(stale)
@@ -166,6 +218,7 @@ def uploads_requeue_stale(*, older_than: dt.timedelta) -> int:
 # retention purge empties all of them (a new stored file is one more line here).
 PURGED_FILE_FIELDS: dict[str, object] = {
     "content": b"",
+    "error_workbook": None,
 }
 
 
@@ -231,19 +284,44 @@ _RESULT_FIELDS = (
     "to_update",
     "unchanged",
     "errors",
+    "errors_total",
     "changes",
+    "changes_total",
+    "error_workbook",
 )
 
 
 def _store_result(upload: RosterUpload, result: importer.RosterResult) -> None:
+    """Counts, and the first errors and changes with their totals."""
     upload.rows_total = upload.rows_checked = result.rows
     upload.rows_valid = result.valid
     upload.rows_with_errors = result.rows_with_errors
     upload.to_insert = result.inserted
     upload.to_update = result.updated
     upload.unchanged = result.unchanged
-    upload.errors = [error.as_dict() for error in result.errors]
-    upload.changes = result.changes
+    upload.errors = result.reported_errors()
+    upload.errors_total = len(result.errors)
+    upload.changes = result.changes[: importer.REPORTED_CHANGES]
+    upload.changes_total = len(result.changes)
+    upload.error_workbook = None
+
+
+def _store_error_workbook(
+    upload_id: uuid.UUID, result: importer.RosterResult, *, state: str
+) -> None:
+    """Build the error workbook (every error) once, here in the worker, and keep its bytes.
+
+    It is built after the preview is stored: at 50,000 rows openpyxl takes some seconds, and the
+    filer can read the preview meanwhile (the download says it is still being prepared).
+    """
+    if not result.errors or result.sheet is None:
+        return
+    content = workbooks.build_error_workbook(
+        header=result.sheet.header,
+        raw_rows=result.sheet.raw_rows,
+        errors=[error.as_dict() for error in result.errors],
+    )
+    RosterUpload.objects.filter(pk=upload_id, state=state).update(error_workbook=content)
 
 
 # --- single records --------------------------------------------------------------------------

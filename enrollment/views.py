@@ -17,7 +17,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audit.services import Action, audit_record
-from enrollment import importer, selectors, services, workbooks
+from enrollment import selectors, services, workbooks
 from enrollment.forms import (
     RecordSearchForm,
     RosterUploadForm,
@@ -91,13 +91,16 @@ def upload_new(request: HttpRequest) -> HttpResponse:
     return render(request, "enrollment/upload_new.html", {"form": form, "schools": schools})
 
 
-def _upload_for(request: HttpRequest, upload_id: str) -> RosterUpload:
-    return get_object_or_404(selectors.uploads_visible_to(request.user), pk=upload_id)
+def _upload_for(request: HttpRequest, upload_id: str, *, results: bool = False) -> RosterUpload:
+    uploads = selectors.uploads_visible_to(request.user)
+    if results:  # the stored errors and changes are bounded (importer.REPORTED_*)
+        uploads = uploads.defer(None).defer("content", "error_workbook")
+    return get_object_or_404(uploads, pk=upload_id)
 
 
 @login_required
 def upload_detail(request: HttpRequest, upload_id: str) -> HttpResponse:
-    upload = _upload_for(request, upload_id)
+    upload = _upload_for(request, upload_id, results=True)
     errors_page = Paginator(upload.errors, ERRORS_PER_PAGE).get_page(request.GET.get("page"))
     return render(
         request,
@@ -105,8 +108,9 @@ def upload_detail(request: HttpRequest, upload_id: str) -> HttpResponse:
         {
             "upload": upload,
             "errors_page": errors_page,
-            "changes": upload.changes[:200],
-            "more_changes": max(0, len(upload.changes) - 200),
+            "more_errors": max(0, upload.errors_total - len(upload.errors)),
+            "changes": upload.changes,
+            "more_changes": max(0, upload.changes_total - len(upload.changes)),
             "State": RosterUpload.State,
             "header_pairs": list(
                 zip_longest(
@@ -140,16 +144,19 @@ def upload_error_workbook(request: HttpRequest, upload_id: str) -> HttpResponse:
         raise Http404
     if upload.purged_at is not None:  # the file's retention period is over
         raise Http404
-    sheet = importer.read_roster(bytes(upload.content))
-    content = workbooks.build_error_workbook(
-        header=sheet.header, raw_rows=sheet.raw_rows, errors=upload.errors
+    # Built once by the worker that checked the file; never parsed again here.
+    content = (
+        RosterUpload.objects.filter(pk=upload.pk).values_list("error_workbook", flat=True).first()
     )
+    if not content:
+        messages.info(request, "错误标注文件正在生成，请稍候几秒再下载")
+        return redirect("enrollment:upload_detail", upload_id=upload.pk)
     audit_record(
         action=Action.EXPORT,
         request=request,
         school=upload.school,
         target=f"upload:{upload.pk}",
-        detail={"file": "error workbook", "rows": len(sheet.raw_rows)},
+        detail={"file": "error workbook", "rows": upload.rows_total},
     )
     stem = upload.file_name.rsplit(".", 1)[0]
     return xlsx_response(content, f"{stem}-错误标注.xlsx")

@@ -14,6 +14,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from enrollment import rules
+from enrollment.formulas import inert_xlsx_cell, make_inert
 from enrollment.resources import StudentRecordResource
 
 TEXT_FORMAT = "@"
@@ -38,6 +39,8 @@ def build_template(*, campus_codes: Iterable[str] = ()) -> bytes:
     headers = template_headers()
     sheet.append(headers)
     sheet.freeze_panes = "A2"
+    for cell in sheet[1]:
+        make_inert(cell)
 
     for index, spec in enumerate(rules.FIELDS, start=1):
         letter = get_column_letter(index)
@@ -110,6 +113,7 @@ def _add_codes_sheet(workbook: Workbook, campus_codes: list[str]) -> None:
         sheet.column_dimensions[letter].width = width
     for row in sheet.iter_rows():
         for cell in row:
+            make_inert(cell)
             cell.number_format = TEXT_FORMAT
             cell.alignment = Alignment(wrap_text=True, vertical="top")
 
@@ -156,7 +160,7 @@ def build_error_workbook(
                 cell.font = _ERROR_FONT
             cells.append(cell)
         message = "；".join(f"{e['column']}：{e['message']}" for e in row_errors)
-        error_cell = WriteOnlyCell(sheet, value=message or None)
+        error_cell = inert_xlsx_cell(sheet, message or None)
         error_cell.font = _ERROR_FONT
         cells.append(error_cell)
         sheet.append(cells)
@@ -168,7 +172,7 @@ def build_error_workbook(
 def header_cells(sheet: object, names: Iterable[str]) -> list[WriteOnlyCell]:
     cells = []
     for name in names:
-        cell = WriteOnlyCell(sheet, value=name)
+        cell = inert_xlsx_cell(sheet, name)
         cell.font = _BOLD
         cell.fill = _HEADER_FILL
         cells.append(cell)
@@ -179,11 +183,25 @@ def text_cell(sheet: object, value: object) -> WriteOnlyCell:
     """A cell that goes back as text: it keeps its digits and can never run as a formula."""
     if value is None:
         return WriteOnlyCell(sheet, value=None)
-    text = value if isinstance(value, str) else rules.normalize_text(value)
-    cell = WriteOnlyCell(sheet, value=text)
-    cell.data_type = "s"  # openpyxl would otherwise store "=…" as a formula
+    cell = inert_xlsx_cell(sheet, as_written(value))
     cell.number_format = TEXT_FORMAT
     return cell
+
+
+def as_written(value: object) -> str:
+    """A cell's value as the file held it, as text.
+
+    A number keeps the digits the file stored: 310109200806061614 typed into a number cell is
+    stored by Excel as 3.10109200806062E+17 and comes back as that, not as a made-up 18-digit
+    integer (int() of the float would invent the last digits).
+    """
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return str(int(value))
+    if isinstance(value, float):
+        return repr(value).upper() if "e" in repr(value) else repr(value)
+    return rules.normalize_text(value)
 
 
 def save(workbook: Workbook) -> bytes:

@@ -203,3 +203,20 @@ def signature_data_url(signature_png) -> str:
     import base64
 
     return "data:image/png;base64," + base64.b64encode(signature_png).decode()
+
+
+@pytest.fixture
+def queue_prefix(settings):
+    """Queues of this test's own on the real broker: settings.QUEUES behind a unique prefix."""
+    import os
+    import uuid
+
+    import redis
+
+    prefix = f"test-{uuid.uuid4().hex[:8]}-"
+    celery_app.conf.task_always_eager = False
+    settings.QUEUE_PREFIX = prefix
+    yield prefix
+    broker = redis.Redis.from_url(os.environ["REDIS_URL"])  # shared: leave nothing behind
+    for key in list(broker.scan_iter(match=f"*{prefix}*")):
+        broker.delete(key)

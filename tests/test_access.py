@@ -146,6 +146,7 @@ ACCESS = [
     ),
     Row("desk:batch_upload", "LOGIN LOGIN OK OK OK OK OK OK"),
     Row("desk:batch_template", "LOGIN LOGIN OK OK OK OK OK OK"),
+    Row("desk:id_list_detail", "LOGIN LOGIN OK NF NF NF NF NF", args="id_list"),
     Row("desk:batch_detail", "LOGIN LOGIN OK NF NF NF NF NF", args="batch"),
     Row("desk:retry", "LOGIN LOGIN R R R R R R", args="other_application_pk", method="post"),
     Row("desk:remind", "LOGIN LOGIN R R R R R R", method="post", data={"school": "school_1012"}),
@@ -196,6 +197,7 @@ class World:
     other_application: str
     other_application_pk: int
     batch: str
+    id_list: str
     school_1012: int
     clients: dict[str, Client]
 
@@ -241,6 +243,14 @@ def world(
             source="t",
         )
     other = Application.objects.get(record=branch)
+    id_list = desk_services.id_list_upload_create(  # left queued: its page shows progress
+        user=filer_1012,
+        school=school,
+        policy_year=policy_year,
+        file_name="ids.xlsx",
+        content=workbook([]),
+        attested=True,
+    )
     assert BatchConfirmation.objects.get(pk=batch.pk).state == BatchConfirmation.State.DONE
 
     city_admin.is_staff = city_admin.is_superuser = True
@@ -267,6 +277,7 @@ def world(
         own_application=own.approval_number,
         other_application=other.approval_number,
         other_application_pk=other.pk,
+        id_list=str(id_list.pk),
         batch=str(batch.pk),
         school_1012=school.pk,
         clients=clients,

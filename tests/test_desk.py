@@ -13,6 +13,7 @@ from openpyxl import Workbook, load_workbook
 
 from confirmations import services
 from confirmations.models import Application, BatchConfirmation, CoverageRecord, Reminder
+from desk.models import IdListUpload
 from enrollment.importer import roster_import
 from enrollment.models import StudentRecord
 
@@ -216,15 +217,21 @@ def test_batch_from_uploaded_id_list(
                 "file": SimpleUploadedFile("list.xlsx", buffer.getvalue()),
             },
         )
+    upload = IdListUpload.objects.get()
     batch = BatchConfirmation.objects.get()
-    assert response.url == reverse("desk:batch_detail", args=[batch.pk])
+    assert (upload.state, upload.batch) == (IdListUpload.State.DONE, batch)
+    assert bytes(upload.content) == b""  # not kept once read
+    assert response.url == reverse("desk:id_list_detail", args=[upload.pk])
+    assert filer.get(response.url).url == reverse("desk:batch_detail", args=[batch.pk])
     assert batch.results["confirmed"] == 2
     assert batch.results["not_found"] == ["310*****34"]
-    html = filer.get(response.url).content.decode()
+    html = filer.get(reverse("desk:batch_detail", args=[batch.pk])).content.decode()
     assert "310*****34" in html and "310104200001011234" not in html
 
 
-def test_id_list_with_numeric_ids_is_refused(filer, school_1012, stored_1012, policy_year):
+def test_id_list_with_numeric_ids_is_refused(
+    filer, school_1012, stored_1012, policy_year, django_capture_on_commit_callbacks
+):
     book = Workbook()
     book.active.append(["证件号码"])
     book.active.append([310104200904020013])
@@ -232,15 +239,17 @@ def test_id_list_with_numeric_ids_is_refused(filer, school_1012, stored_1012, po
     book.save(buffer)
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    response = filer.post(
-        reverse("desk:batch_upload"),
-        {
-            "school": school_1012.pk,
-            "attested": "on",
-            "file": SimpleUploadedFile("list.xlsx", buffer.getvalue()),
-        },
-    )
-    assert "文本格式" in response.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = filer.post(
+            reverse("desk:batch_upload"),
+            {
+                "school": school_1012.pk,
+                "attested": "on",
+                "file": SimpleUploadedFile("list.xlsx", buffer.getvalue()),
+            },
+        )
+    assert IdListUpload.objects.get().state == IdListUpload.State.REFUSED
+    assert "文本格式" in filer.get(response.url).content.decode()
     assert not BatchConfirmation.objects.exists()
 
 

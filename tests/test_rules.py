@@ -865,12 +865,29 @@ def test_duplicate_errors_name_the_other_rows():
         [(2, "A"), (3, "B"), (4, "A"), (5, "A")], column="学号", what="学号"
     )
     by_row = {error.row: error.message for error in errors}
-    assert "第 4、5 行" in by_row[2]
-    assert "第 2、5 行" in by_row[4]
-    assert "第 2、4 行" in by_row[5]
+    assert "与第 4 行等 2 行重复" in by_row[2]
+    assert "与第 2 行等 2 行重复" in by_row[4]
+    assert "与第 2 行等 2 行重复" in by_row[5]
     for message in by_row.values():
         assert message.startswith("学号")
         assert_actionable_chinese(message)
+
+
+def test_duplicate_pair_names_the_one_other_row():
+    errors = rules.duplicate_errors([(2, "A"), (9, "A")], column="学号", what="学号")
+    assert [error.message.split("，")[0] for error in errors] == [
+        "学号与第 9 行重复",
+        "学号与第 2 行重复",
+    ]
+
+
+def test_duplicate_messages_stay_short_however_many_rows_repeat():
+    errors = rules.duplicate_errors(
+        [(row, "A") for row in range(2, 8002)], column="证件号码", what="证件号码"
+    )
+    assert len(errors) == 8000
+    assert max(len(error.message) for error in errors) < 80
+    assert "与第 3 行等 7999 行重复" in errors[0].message
 
 
 def test_duplicate_errors_ignore_empty_keys():

@@ -11,12 +11,10 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 from unittest import mock
 
 import pytest
-import redis
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
@@ -38,19 +36,7 @@ pytestmark = [
 ROOT = Path(settings.BASE_DIR)
 
 
-@pytest.fixture
-def queue_prefix(settings):
-    """Queues of this test's own on the real broker: settings.QUEUES behind a unique prefix."""
-    prefix = f"test-{uuid.uuid4().hex[:8]}-"
-    celery_app.conf.task_always_eager = False
-    settings.QUEUE_PREFIX = prefix
-    yield prefix
-    broker = redis.Redis.from_url(os.environ["REDIS_URL"])  # shared: leave nothing behind
-    for key in list(broker.scan_iter(match=f"*{prefix}*")):
-        broker.delete(key)
-
-
-def start_worker(prefix: str, *queues: str) -> subprocess.Popen:
+def start_worker(prefix: str, *queues: str, pool: str = "solo") -> subprocess.Popen:
     """A worker process consuming the named queues (all of settings.QUEUES by default)."""
     db = connection.settings_dict
     env = dict(
@@ -66,7 +52,8 @@ def start_worker(prefix: str, *queues: str) -> subprocess.Popen:
             "-A",
             "config",
             "worker",
-            "--pool=solo",
+            f"--pool={pool}",
+            "--concurrency=1",
             "-Q",
             ",".join(prefix + queue for queue in queues or settings.QUEUES),
             "--without-heartbeat",

@@ -8,14 +8,16 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from audit.services import Action, audit_record
-from enrollment.importer import PROGRESS_EVERY, RosterRefused, roster_import
+from enrollment.importer import PROGRESS_EVERY, REPORTED_ERRORS, RosterRefused, roster_import
 from schools.models import School, User
 
 
 class Command(BaseCommand):
     help = (
         "Check a roster .xlsx for one school; with --commit store its valid rows in one "
-        "transaction. Without --commit nothing is stored and the counts say what a commit would do."
+        "transaction. Without --commit nothing is stored and the counts say what a commit would do. "
+        "The file is read in a child process with memory and time limits; the report lists at "
+        "most the first errors, with their total."
     )
 
     def add_arguments(self, parser):
@@ -78,8 +80,10 @@ class Command(BaseCommand):
         if options["json"]:
             self.stdout.write(json.dumps(result.as_dict(), ensure_ascii=False))
             return
-        for error in result.errors:
+        for error in result.errors[:REPORTED_ERRORS]:
             self.stdout.write(f"第 {error.row} 行 [{error.column}] {error.message}")
+        if len(result.errors) > REPORTED_ERRORS:
+            self.stdout.write(f"… {len(result.errors) - REPORTED_ERRORS} more errors not listed")
         verb = "stored" if result.committed else "would store (dry run, nothing stored)"
         self.stdout.write(
             f"rows={result.rows} valid={result.valid} errors={len(result.errors)}; {verb}: "

@@ -1,0 +1,245 @@
+"""Hostile spreadsheets: each is refused by `enrollment.spreadsheets` before a parser sees it,
+quickly (it stops at the limit) and with bounded memory; a reader that dies anyway is contained.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import tracemalloc
+from unittest import mock
+
+import pytest
+
+from enrollment import hostile, spreadsheets
+from enrollment.demo import demo_rows, roster_workbook
+from enrollment.workbooks import build_template
+
+MB = 1024 * 1024
+# What the inspection may hold at once: a chunk of XML, the window, the zip's buffers.
+INSPECTION_HEAP_LIMIT = 16 * MB
+
+HOSTILE = {
+    "sparse corner cell XFD1048576": (hostile.sparse_corner, "列"),
+    "whitespace zip bomb": (lambda: hostile.whitespace_bomb(uncompressed_bytes=300 * MB), "MB"),
+    "whitespace bomb under the size limit": (
+        lambda: hostile.whitespace_bomb(uncompressed_bytes=150 * MB),
+        "压缩比",
+    ),
+    "one huge inline string": (
+        lambda: hostile.huge_inline_string(uncompressed_bytes=200 * MB),
+        "MB",
+    ),
+    "one long incompressible cell": (hostile.long_text_cell, "32,767"),
+    "1,048,575 one-cell rows": (hostile.million_rows, "100,000 行"),
+    "1,048,575 rows without references": (
+        lambda: hostile.million_rows(references=False),
+        "压缩比",
+    ),
+    "billion laughs": (hostile.billion_laughs, "实体"),
+    "sizes that lie": (lambda: hostile.lying_sizes(uncompressed_bytes=60 * MB), "损坏"),
+}
+
+
+@pytest.fixture(scope="module")
+def hostile_files():
+    return {name: build() for name, (build, _) in HOSTILE.items()}
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_hostile_file_is_refused_with_bounded_memory(hostile_files, name):
+    tracemalloc.start()
+    try:
+        with pytest.raises(spreadsheets.SpreadsheetRefused) as refused:
+            spreadsheets.inspect_xlsx(hostile_files[name])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert HOSTILE[name][1] in refused.value.message
+    assert peak < INSPECTION_HEAP_LIMIT, f"{name}: {peak / MB:.1f} MB"
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_hostile_file_is_refused_by_the_reader_with_the_limit_named(hostile_files, name):
+    with pytest.raises(spreadsheets.SpreadsheetRefused) as refused:
+        spreadsheets.read_first_sheet(hostile_files[name])
+    assert not isinstance(refused.value, spreadsheets.SpreadsheetUnreadable)
+    assert HOSTILE[name][1] in refused.value.message
+
+
+def test_row_limit_stops_reading_early():
+    """The million-row file is refused after the first megabytes of its 60 MB of XML."""
+    content = hostile.million_rows()
+    with mock.patch.object(
+        spreadsheets._WorksheetScanner, "scan", autospec=True, side_effect=_counting_scan
+    ):
+        _counting_scan.calls = 0
+        with pytest.raises(spreadsheets.SpreadsheetRefused):
+            spreadsheets.inspect_xlsx(content)
+    assert _counting_scan.calls < 10
+
+
+_original_scan = spreadsheets._WorksheetScanner.scan
+
+
+def _counting_scan(self, window, end):
+    _counting_scan.calls += 1
+    return _original_scan(self, window, end)
+
+
+def test_file_larger_than_the_upload_limit_is_refused_without_reading():
+    content = b"PK\x03\x04" + bytes(spreadsheets.MAX_FILE_BYTES)
+    with pytest.raises(spreadsheets.SpreadsheetRefused) as refused:
+        spreadsheets.read_first_sheet(content)
+    assert "30 MB" in refused.value.message
+
+
+def test_a_far_cell_in_the_last_unclosed_tag_is_seen():
+    content = hostile.workbook_from_sheet(
+        [
+            (
+                hostile._SHEET_OPEN
+                + "<sheetData>"
+                + hostile.header_row()
+                + '<row r="2"><c r="ZZZ2"/>'
+            ).encode()
+        ]
+    )
+    with pytest.raises(spreadsheets.SpreadsheetRefused) as refused:
+        spreadsheets.inspect_xlsx(content)
+    assert "18,278 列" in refused.value.message
+
+
+def test_cells_without_references_are_refused():
+    rows = "".join("<row><c><v>1</v></c></row>" for _ in range(10))
+    content = hostile.workbook_from_sheet(
+        [(hostile._SHEET_OPEN + "<sheetData>" + rows + "</sheetData></worksheet>").encode()]
+    )
+    with pytest.raises(spreadsheets.SpreadsheetRefused) as refused:
+        spreadsheets.inspect_xlsx(content)
+    assert "位置" in refused.value.message
+
+
+def test_too_many_parts_are_refused():
+    parts = {f"xl/media/image{index}.xml": "<a/>" for index in range(spreadsheets.MAX_ENTRIES)}
+    content = hostile.workbook_from_sheet([b"<worksheet/>"], prefix_parts=parts)
+    with pytest.raises(spreadsheets.SpreadsheetRefused) as refused:
+        spreadsheets.inspect_xlsx(content)
+    assert str(spreadsheets.MAX_ENTRIES) in refused.value.message
+
+
+def test_valid_roster_and_template_pass_inspection(year):
+    spreadsheets.inspect_xlsx(build_template(campus_codes=["101200"]))
+    rows = demo_rows(200, school_code="1012", campus_codes=["101200"], year=year)
+    content = roster_workbook(rows)
+    spreadsheets.inspect_xlsx(content)
+    sheet = spreadsheets.read_first_sheet(content)
+    assert len(sheet.rows) == 201
+    assert sheet.rows[1] == (2, list(rows[0].values()))
+
+
+def test_inspection_sees_a_reference_split_across_chunks(monkeypatch):
+    """A cell reference cut by the chunk boundary is still checked."""
+    padding = "".join(
+        f'<row r="{row}">{hostile.inline_cell(f"A{row}", "x" * 50)}</row>' for row in range(2, 400)
+    )
+    corner = '<row r="400"><c r="ZZ400"><v>1</v></c></row>'
+    content = hostile.workbook_from_sheet(
+        [
+            (
+                hostile._SHEET_OPEN + "<sheetData>" + padding + corner + "</sheetData></worksheet>"
+            ).encode()
+        ]
+    )
+    for chunk_bytes in range(1000, 1200, 7):
+        monkeypatch.setattr(spreadsheets, "CHUNK_BYTES", chunk_bytes)
+        with pytest.raises(spreadsheets.SpreadsheetRefused) as refused:
+            spreadsheets.inspect_xlsx(content)
+        assert "702" in refused.value.message, chunk_bytes
+
+
+def test_cell_values_keep_their_types_through_the_reader():
+    """The child hands back exactly what python-calamine reads in-process."""
+    import datetime as dt
+    import io
+
+    import python_calamine
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    workbook.active.append(["文本", "数字", "小数", "日期", "时刻", "长号码", "真"])
+    workbook.active.append(
+        [
+            "张三",
+            42,
+            1.5,
+            dt.datetime(2026, 9, 1),
+            dt.datetime(2026, 9, 1, 8, 30),
+            310109200806061614,
+            True,
+        ]
+    )
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    in_process = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(buffer.getvalue()))
+    expected = in_process.get_sheet_by_index(0).to_python()
+    rows = spreadsheets.read_first_sheet(buffer.getvalue()).rows
+    assert [values for _, values in rows] == expected
+    assert [type(value) for value in rows[1][1]] == [type(value) for value in expected[1]]
+
+
+# --- a reader that dies is contained -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["os.abort()", "os.kill(os.getpid(), signal.SIGKILL)"])
+def test_reader_that_dies_is_reported_and_the_caller_survives(monkeypatch, how, year):
+    content = roster_workbook(demo_rows(2, school_code="1012", campus_codes=["101200"], year=year))
+    real_run = spreadsheets.subprocess.run
+
+    def dying_child(command, **kwargs):
+        command = [sys.executable, "-c", f"import os, signal; {how}"]
+        return real_run(command, **kwargs)
+
+    monkeypatch.setattr(spreadsheets.subprocess, "run", dying_child)
+    with pytest.raises(spreadsheets.SpreadsheetUnreadable) as unreadable:
+        spreadsheets.read_first_sheet(content)
+    assert "内存" in unreadable.value.message and "信号" in unreadable.value.message
+    assert os.getpid()  # still here
+
+
+def test_parser_that_exhausts_the_memory_limit_is_contained(monkeypatch):
+    """With the inspection's limits lifted, python-calamine meets the sparse corner cell: the
+    child runs out of address space or aborts; the caller gets a message, nothing more."""
+    real_run = spreadsheets.subprocess.run
+    uninspected = (
+        "import resource, sys; from enrollment import spreadsheets as s; "
+        "s._limit(resource.RLIMIT_AS, s.CHILD_ADDRESS_SPACE_BYTES); "
+        "print(len(list(s._read_rows(sys.stdin.buffer.read()))))"
+    )
+    monkeypatch.setattr(
+        spreadsheets.subprocess,
+        "run",
+        lambda command, **kwargs: real_run([sys.executable, "-c", uninspected], **kwargs),
+    )
+    with pytest.raises(spreadsheets.SpreadsheetUnreadable) as unreadable:
+        spreadsheets.read_first_sheet(hostile.sparse_corner())
+    assert "1024 MB" in unreadable.value.message
+
+
+def test_reader_that_hangs_is_stopped(monkeypatch, year):
+    content = roster_workbook(demo_rows(2, school_code="1012", campus_codes=["101200"], year=year))
+    real_run = spreadsheets.subprocess.run
+    monkeypatch.setattr(
+        spreadsheets.subprocess,
+        "run",
+        lambda command, **kwargs: real_run(
+            [sys.executable, "-c", "import time; time.sleep(60)"], **{**kwargs, "timeout": 1}
+        ),
+    )
+    with pytest.raises(spreadsheets.SpreadsheetUnreadable) as unreadable:
+        spreadsheets.read_first_sheet(content)
+    assert "超时" in unreadable.value.message
+
+
+assert signal  # used inside the child commands above
