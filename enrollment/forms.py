@@ -87,6 +87,7 @@ class RecordSearchForm(forms.Form):
         label="院校", queryset=School.objects.none(), required=False, empty_label="全部院校"
     )
     year = forms.TypedChoiceField(label="入学年度", coerce=int, choices=(), required=False)
+    no_mobile = forms.BooleanField(label="只看收不到验证码的记录（座机号码）", required=False)
 
     def __init__(self, *args: object, schools: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)

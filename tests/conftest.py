@@ -162,7 +162,7 @@ def policy_year(db, year):
 
     policy_year = PolicyYear.objects.create(
         enrollment_year=year,
-        enrollment_period_opens=dt.date(year + 1, 1, 1),
+        closing_date=dt.date(year + 1, 1, 1),
         premium=Decimal("355"),
     )
     benefit_table_set(policy_year=policy_year, table=SHANGHAI_BENEFIT_TABLE)
