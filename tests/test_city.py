@@ -235,3 +235,17 @@ def test_permit_prefixes_of_a_city_are_checked_when_saved():
     )
     with pytest.raises(Exception, match="不能规定前缀"):
         city.full_clean()
+
+
+def test_deregistered_schools_record_can_be_corrected_by_its_district(
+    client, filed_at_1015, handler_minhang
+):
+    client.force_login(handler_minhang)
+    url = reverse("enrollment:record_edit", args=[filed_at_1015.pk])
+    form = client.get(url).context["form"]
+    data = {name: form.initial.get(name, "") for name in form.fields}
+    data["name"] = "更正后"
+    response = client.post(url, data)
+    assert response.status_code == 302, response.context["form"].errors
+    filed_at_1015.refresh_from_db()
+    assert filed_at_1015.name == "更正后"
