@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import re
 from decimal import Decimal
 from unittest import mock
 
@@ -207,19 +206,13 @@ def test_second_city_names_itself_and_its_hotline_on_the_result_page(
     stored_1012,
     policy_year,
     hangzhou,
-    _sms_outbox,
+    sign_in_student,
     signature_data_url,
     django_capture_on_commit_callbacks,
 ):
     policy_year.city = hangzhou
     policy_year.save()
-    student = stored_1012[0]
-    client.post(
-        reverse("student:identify"), {"name": student["姓名"], "id_number": student["证件号码"]}
-    )
-    client.post(
-        reverse("student:verify"), {"code": re.search(r"\d{6}", _sms_outbox[-1][1]).group()}
-    )
+    sign_in_student(client, stored_1012[0]["姓名"], stored_1012[0]["证件号码"])
     client.get(reverse("student:start"))
     with django_capture_on_commit_callbacks(execute=True):
         client.post(reverse("student:pledge"), {"agree": "on", "signature": signature_data_url})
@@ -249,3 +242,11 @@ def test_deregistered_schools_record_can_be_corrected_by_its_district(
     assert response.status_code == 302, response.context["form"].errors
     filed_at_1015.refresh_from_db()
     assert filed_at_1015.name == "更正后"
+
+
+def test_filers_enrollment_year_follows_the_open_policy_year_into_january(db):
+    from enrollment.forms import current_enrollment_year
+
+    policy_year_of(2026, dt.date(2027, 1, 15))
+    with mock.patch("django.utils.timezone.localdate", return_value=dt.date(2027, 1, 10)):
+        assert current_enrollment_year() == 2026

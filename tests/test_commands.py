@@ -134,19 +134,9 @@ def test_seed_demo_fills_the_benefit_table_and_questions_and_keeps_admin_edits(s
     assert Question.objects.count() == policy_year.questions.count()
 
 
-def _student_signs_in(client, name: str, id_number: str) -> None:
-    import re
-
-    from django.urls import reverse
-
-    from confirmations.sms import MemorySender
-
-    client.post(reverse("student:identify"), {"name": name, "id_number": id_number})
-    code = re.search(r"\d{6}", MemorySender.outbox[-1][1]).group()
-    client.post(reverse("student:verify"), {"code": code})
-
-
-def test_seed_demo_shows_a_waiting_period_student_with_the_seeds_dates(settings, tmp_path, client):
+def test_seed_demo_shows_a_waiting_period_student_with_the_seeds_dates(
+    settings, tmp_path, client, sign_in_student
+):
     import datetime as dt
     import re
 
@@ -168,12 +158,14 @@ def test_seed_demo_shows_a_waiting_period_student_with_the_seeds_dates(settings,
     )
     line = re.search(rf"^\s+(\S+)\s+({waiting.id_number})\s+→ (.+)$", out.getvalue(), re.M)
     assert f"待遇等待期至 {year}-12-09" in line.group(3)
-    _student_signs_in(client, waiting.name, waiting.id_number)
+    sign_in_student(client, waiting.name, waiting.id_number)
     html = client.get(reverse("student:start"), follow=True).content.decode()
     assert "待遇等待期" in html and f"{year}-12-10" in html and "建账成功" not in html
 
 
-def test_seed_demo_shows_a_failed_student_the_right_result_page(settings, tmp_path, client):
+def test_seed_demo_shows_a_failed_student_the_right_result_page(
+    settings, tmp_path, client, sign_in_student
+):
     from django.urls import reverse
 
     from confirmations.models import Application
@@ -182,7 +174,7 @@ def test_seed_demo_shows_a_failed_student_the_right_result_page(settings, tmp_pa
     call_command("seed_demo", stdout=StringIO())
     failed = Application.objects.get(state=Application.State.FAILED)
     assert failed.failure_kind == Application.FailureKind.TECHNICAL
-    _student_signs_in(client, failed.name, failed.id_number)
+    sign_in_student(client, failed.name, failed.id_number)
     response = client.get(reverse("student:start"), follow=True)
     html = response.content.decode()
     assert response.redirect_chain[-1][0].endswith(f"/{failed.approval_number}/")

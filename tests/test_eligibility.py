@@ -4,8 +4,6 @@ scheme, holders of documents other than the resident ID or residence permit are 
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from django.urls import reverse
 
@@ -17,10 +15,9 @@ from enrollment.models import StudentRecord
 pytestmark = pytest.mark.django_db
 
 
-def sign_in(client, row, outbox):
-    client.post(reverse("student:identify"), {"name": row["姓名"], "id_number": row["证件号码"]})
-    code = re.search(r"\d{6}", outbox[-1][1]).group()
-    client.post(reverse("student:verify"), {"code": code})
+@pytest.fixture
+def sign_in(sign_in_student):
+    return lambda client, row: sign_in_student(client, row["姓名"], row["证件号码"])
 
 
 def confirm(client, signature_data_url, capture):
@@ -86,9 +83,9 @@ def test_foreign_student_filed_before_the_rule_is_not_confirmable(
 
 
 def test_permit_holder_is_told_to_get_a_medical_insurance_card_not_promised_the_e_voucher(
-    client, permit_holder, _sms_outbox, signature_data_url, django_capture_on_commit_callbacks
+    client, permit_holder, sign_in, signature_data_url, django_capture_on_commit_callbacks
 ):
-    sign_in(client, permit_holder, _sms_outbox)
+    sign_in(client, permit_holder)
     confirm(client, signature_data_url, django_capture_on_commit_callbacks)
     application = Application.objects.get()
     assert application.state == Application.State.CREATED
@@ -103,11 +100,11 @@ def test_resident_id_holder_is_promised_the_e_voucher(
     client,
     stored_1012,
     policy_year,
-    _sms_outbox,
+    sign_in,
     signature_data_url,
     django_capture_on_commit_callbacks,
 ):
-    sign_in(client, stored_1012[0], _sms_outbox)
+    sign_in(client, stored_1012[0])
     confirm(client, signature_data_url, django_capture_on_commit_callbacks)
     application = Application.objects.get()
     html = client.get(reverse("student:result", args=[application.approval_number])).content
@@ -115,9 +112,9 @@ def test_resident_id_holder_is_promised_the_e_voucher(
 
 
 def test_travel_permit_holder_gets_the_residence_permit_hint_before_signing(
-    client, permit_holder, _sms_outbox
+    client, permit_holder, sign_in
 ):
-    sign_in(client, permit_holder, _sms_outbox)
+    sign_in(client, permit_holder)
     client.get(reverse("student:start"))
     html = client.get(reverse("student:record")).content.decode()
     assert "港澳台居民居住证" in html and "证件类型 7" in html

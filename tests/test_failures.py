@@ -5,7 +5,6 @@ step on the desk and in the reconciliation workbook."""
 from __future__ import annotations
 
 import io
-import re
 from unittest import mock
 
 import pytest
@@ -33,32 +32,25 @@ def record(student):
     return StudentRecord.objects.get(id_number=student["证件号码"])
 
 
-def sign_in(client, row, outbox):
-    client.post(reverse("student:identify"), {"name": row["姓名"], "id_number": row["证件号码"]})
-    code = re.search(r"\d{6}", outbox[-1][1]).group()
-    client.post(reverse("student:verify"), {"code": code})
+@pytest.fixture
+def sign_in(sign_in_student):
+    return lambda client, row: sign_in_student(client, row["姓名"], row["证件号码"])
 
 
-def submit(record, policy_year, signature_png) -> Application:
+def submit(record, policy_year, signature_png, *, worker=services.account_create) -> Application:
+    """The student confirms; the worker then creates the account (or gives up: technical)."""
     signature = services.PledgeSignature(png=signature_png, client_ip=None, user_agent="")
     with mock.patch("confirmations.tasks.create_account.apply_async"):
         application = services.application_submit(
             record=record, policy_year=policy_year, signature=signature
         )
-    services.account_create(application_id=application.pk)
+    worker(application_id=application.pk)
     application.refresh_from_db()
     return application
 
 
 def fail_technically(record, policy_year, signature_png) -> Application:
-    signature = services.PledgeSignature(png=signature_png, client_ip=None, user_agent="")
-    with mock.patch("confirmations.tasks.create_account.apply_async"):
-        application = services.application_submit(
-            record=record, policy_year=policy_year, signature=signature
-        )
-    services.account_fail_technically(application_id=application.pk)
-    application.refresh_from_db()
-    return application
+    return submit(record, policy_year, signature_png, worker=services.account_fail_technically)
 
 
 @pytest.fixture
@@ -119,20 +111,20 @@ def test_employee_insurance_offers_a_new_application_once_stopped(
 
 
 def test_start_routes_a_failed_student_to_the_result_page_not_a_new_flow(
-    client, student, record, policy_year, signature_png, _sms_outbox, employee
+    client, student, record, policy_year, signature_png, sign_in, employee
 ):
     failed = submit(record, policy_year, signature_png)
-    sign_in(client, student, _sms_outbox)
+    sign_in(client, student)
     assert client.get(reverse("student:start")).url == reverse(
         "student:result", args=[failed.approval_number]
     )
 
 
 def test_technical_failure_result_page_says_it_is_retried_and_offers_no_new_application(
-    client, student, record, policy_year, signature_png, _sms_outbox
+    client, student, record, policy_year, signature_png, sign_in
 ):
     failed = fail_technically(record, policy_year, signature_png)
-    sign_in(client, student, _sms_outbox)
+    sign_in(client, student)
     assert client.get(reverse("student:start")).url.endswith(f"/{failed.approval_number}/")
     html = client.get(reverse("student:result", args=[failed.approval_number])).content.decode()
     assert "区医保中心会为您重新提交" in html and "无需重新申请" in html
@@ -144,10 +136,10 @@ def test_technical_failure_result_page_says_it_is_retried_and_offers_no_new_appl
 
 
 def test_employee_insurance_result_page_says_stop_it_then_apply_again(
-    client, student, record, policy_year, signature_png, _sms_outbox, employee
+    client, student, record, policy_year, signature_png, sign_in, employee
 ):
     failed = submit(record, policy_year, signature_png)
-    sign_in(client, student, _sms_outbox)
+    sign_in(client, student)
     html = client.get(reverse("student:result", args=[failed.approval_number])).content.decode()
     assert "已参加职工基本医疗保险" in html
     assert "请先联系参保地医保部门停止职工医保待遇" in html
@@ -156,10 +148,10 @@ def test_employee_insurance_result_page_says_stop_it_then_apply_again(
 
 
 def test_name_mismatch_result_page_asks_the_school_to_correct_and_offers_nothing_yet(
-    client, student, record, policy_year, signature_png, _sms_outbox, name_mismatch
+    client, student, record, policy_year, signature_png, sign_in, name_mismatch
 ):
     failed = submit(record, policy_year, signature_png)
-    sign_in(client, student, _sms_outbox)
+    sign_in(client, student)
     html = client.get(reverse("student:result", args=[failed.approval_number])).content.decode()
     assert "相同证件号存在其他医保账户但姓名不同" in html
     assert "请联系院校医保经办老师核对名单中的姓名" in html

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import re
 from unittest import mock
 
 import pytest
@@ -167,16 +166,15 @@ def test_readyz_counts_an_account_due_today_from_the_start_of_its_day(waiting, y
 # --- the student --------------------------------------------------------------------------------
 
 
-def sign_in(client, row, outbox):
-    client.post(reverse("student:identify"), {"name": row["姓名"], "id_number": row["证件号码"]})
-    code = re.search(r"\d{6}", outbox[-1][1]).group()
-    client.post(reverse("student:verify"), {"code": code})
+@pytest.fixture
+def sign_in(sign_in_student):
+    return lambda client, row: sign_in_student(client, row["姓名"], row["证件号码"])
 
 
 def test_waiting_student_pressing_start_sees_the_waiting_notice_with_its_end_date(
-    client, waiting, stored_1012, _sms_outbox, year
+    client, waiting, stored_1012, sign_in, year
 ):
-    sign_in(client, stored_1012[0], _sms_outbox)
+    sign_in(client, stored_1012[0])
     response = client.get(reverse("student:start"))
     assert response.url == reverse("student:result", args=[waiting.approval_number])
     html = client.get(response.url).content.decode()
@@ -187,17 +185,17 @@ def test_waiting_student_pressing_start_sees_the_waiting_notice_with_its_end_dat
 
 
 def test_waiting_student_sees_the_period_in_the_applications_list(
-    client, waiting, stored_1012, _sms_outbox, year
+    client, waiting, stored_1012, sign_in, year
 ):
-    sign_in(client, stored_1012[0], _sms_outbox)
+    sign_in(client, stored_1012[0])
     html = client.get(reverse("student:applications")).content.decode()
     assert "待遇等待期" in html and f"{year}-12-10 建账" in html and "建账成功" not in html
 
 
 def test_waiting_students_benefit_page_shows_the_account_day(
-    client, waiting, stored_1012, _sms_outbox, year
+    client, waiting, stored_1012, sign_in, year
 ):
-    sign_in(client, stored_1012[0], _sms_outbox)
+    sign_in(client, stored_1012[0])
     html = client.get(reverse("student:benefits")).content.decode()
     assert "建账日期" in html and f"{year}-12-10" in html
 
