@@ -10,6 +10,7 @@ repeats an ID number or phone number.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
@@ -227,6 +228,8 @@ def _normalize_code(text: str, attribute: str) -> str:
 
 
 def _normalize_date(text: str) -> str:
+    if len(text) == 8 and text.isdigit():
+        return text
     match = _DATE_TEXT.match(text)
     if match:
         year, month, day = match.groups()
@@ -245,6 +248,8 @@ def normalize_phone(text: str) -> str:
     same number: "+86 139-1234-5678" and "(021) 6234 5678" are 13912345678 and 021-62345678.
     Other countries keep their code: +852-91234567.
     """
+    if len(text) == 11 and _MOBILE.match(text):
+        return text
     compact = _PHONE_SEPARATORS.sub("", text)
     for prefix in ("+86", "0086"):
         if compact.startswith(prefix):
@@ -271,16 +276,17 @@ def _split_country_code(text: str) -> tuple[str, str]:
     return match.group(1), _PHONE_SEPARATORS.sub("", match.group(2))
 
 
+_ZERO_PADDED = frozenset({"postcode", "campus_code"})
 # Field-specific normalisation, after the common one (normalize_text).
 _NORMALIZERS: dict[str, Callable[[str], str]] = {
     "id_type": lambda text: _normalize_code(text, "id_type"),
-    "id_number": normalize_id_number,
+    "id_number": lambda text: _WHITESPACE.sub("", text).upper(),
     "birth_date": _normalize_date,
     "sex": lambda text: _normalize_code(text, "sex"),
     "education": lambda text: _normalize_code(text, "education"),
     "registration_date": _normalize_date,
     "status": lambda text: _normalize_code(text, "status"),
-    "postcode": lambda text: _WHITESPACE.sub("", text),
+    "postcode": lambda text: text if text.isdigit() else _WHITESPACE.sub("", text),
     "phone": normalize_phone,
     "willingness": lambda text: _normalize_code(text, "willingness"),
 }
@@ -291,12 +297,14 @@ def normalize_cell(attribute: str, raw: object) -> str:
     text = normalize_text(raw)
     if not text:
         return text
-    if attribute in _DIGIT_FIELDS:
+    if attribute in _DIGIT_FIELDS and "." in text:
         match = _INTEGRAL_FLOAT_TEXT.match(text)
         if match:
             text = match.group(1)
-    if attribute in {"postcode", "campus_code"} and isinstance(raw, int | float):
+    if attribute in _ZERO_PADDED and isinstance(raw, int | float):
         text = text.zfill(6)  # numeric cells lose leading zeros
+    if text in _ALREADY_CLEAN.get(attribute, ()):
+        return text  # the common case: a code as the template asks for it
     normalizer = _NORMALIZERS.get(attribute)
     return normalizer(text) if normalizer else text
 
@@ -384,6 +392,7 @@ def id_check_character(first_17_digits: str) -> str:
     return _ID_CHECK_CHARS[total % 11]
 
 
+@functools.lru_cache(maxsize=8192)  # a roster repeats a few hundred dates thousands of times
 def parse_yyyymmdd(text: str) -> dt.date | None:
     if not _YYYYMMDD.match(text):
         return None
@@ -614,7 +623,10 @@ class _Row:
     context: RowContext
 
     def usable(self, *attributes: str) -> bool:
-        return all(self.values[a] and a not in self.errors for a in attributes)
+        for attribute in attributes:
+            if not self.values[attribute] or attribute in self.errors:
+                return False
+        return True
 
     @property
     def id_with_birth_date(self) -> bool:
@@ -699,8 +711,9 @@ def validate_row(raw: Mapping[str, object], context: RowContext) -> RowOutcome:
         text = values[spec.attribute] = normalize_cell(spec.attribute, raw.get(spec.attribute))
         if message := _field_error(spec, text, context):
             errors[spec.attribute] = message
+    row = _Row(raw, values, errors, context)  # sees the errors as the checks add them
     for attribute, check in ROW_CHECKS:
-        if attribute not in errors and (message := check(_Row(raw, values, errors, context))):
+        if attribute not in errors and (message := check(row)):
             errors[attribute] = message
     cleaned: dict[str, object] = dict(values)
     for attribute in DATE_ATTRIBUTES:
@@ -714,6 +727,7 @@ def validate_row(raw: Mapping[str, object], context: RowContext) -> RowOutcome:
 
 
 _CODE_LABELS = {spec.attribute: _code_labels(spec.attribute) for spec in FIELDS if spec.codes}
+_ALREADY_CLEAN = {spec.attribute: frozenset(spec.codes) for spec in FIELDS if spec.codes}
 
 
 # --- rules across rows -----------------------------------------------------------------------
