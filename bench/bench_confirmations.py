@@ -116,7 +116,7 @@ def make_fixture(year: int) -> Fixture:
         FilerDesignation.objects.get_or_create(user=filer, campus=campuses[CAMPUS_CODES[0]])
         policy_year, _ = PolicyYear.objects.update_or_create(
             enrollment_year=year,
-            defaults={"enrollment_period_opens": dt.date(year + 1, 12, 31), "premium": PREMIUM},
+            defaults={"closing_date": dt.date(year + 1, 12, 31), "premium": PREMIUM},
         )
     assert policy_year.is_open(), "the policy year must be open for confirmations"
     return Fixture(school=school, filer=filer, policy_year=policy_year, year=year)

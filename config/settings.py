@@ -295,6 +295,7 @@ TASK_QUEUES = {
     # Account creation: the 30-minute promise.
     "confirmations.tasks.create_account": "accounts",
     "confirmations.tasks.requeue_stale_applications": "accounts",
+    "confirmations.tasks.open_due_accounts": "accounts",
     # Batch confirmation on students' behalf (its accounts queue on `accounts` as bulk work).
     "desk.tasks.run_batch_confirmation": "batches",
     "desk.tasks.requeue_stale_batches": "batches",
@@ -320,6 +321,12 @@ CELERY_BEAT_SCHEDULE = {
     "requeue-stale-applications": {
         "task": "confirmations.tasks.requeue_stale_applications",
         "schedule": 60.0,
+    },
+    # Waiting-period students get their account the day after the period ends (seed 03): the
+    # day is stored on the application and found here, so a restart loses no account.
+    "open-due-accounts": {
+        "task": "confirmations.tasks.open_due_accounts",
+        "schedule": crontab(minute="*/15"),
     },
     "requeue-stale-batches": {
         "task": "desk.tasks.requeue_stale_batches",

@@ -64,13 +64,21 @@ class BenefitRuleInline(admin.TabularInline):
 
 @admin.register(PolicyYear)
 class PolicyYearAdmin(admin.ModelAdmin):
-    list_display = ["enrollment_year", "enrollment_period_opens", "premium", "pledge_version"]
+    list_display = ["enrollment_year", "city", "closing_date", "premium", "pledge_version"]
     readonly_fields = ["pledge_version"]
     inlines = [BenefitRuleInline]
     fieldsets = [
         (
             None,
-            {"fields": ["enrollment_year", "enrollment_period_opens", "promised_minutes"]},
+            {
+                "fields": [
+                    "enrollment_year",
+                    "city",
+                    "closing_basis",
+                    "closing_date",
+                    "promised_minutes",
+                ]
+            },
         ),
         ("缴费", {"fields": ["current_year_premium", "premium"]}),
         ("待遇等待期", {"fields": ["waiting_fixed_months", "waiting_months_per_gap_year"]}),

@@ -15,16 +15,17 @@ from django.db.models import Q
 from django.utils import timezone
 
 from confirmations import estimator
-from confirmations.benefits import WaitingRule
+from confirmations.benefits import LOCAL_WAITING_RULE, WaitingRule
 from enrollment.models import StudentRecord
+from schools.models import City
 
 DEFAULT_PLEDGE_TEXT = """自愿参保承诺书（新生）
 
 本人 {name}，证件号码 {id_number}，属于 {school}，{college}，{major} 专业，{enrollment_year} 级新生，学号 {student_number}。
 
 承诺：
-1. 本人已了解上海市城乡居民基本医疗保险及门诊共济保障机制的相关政策。
-2. 经充分考虑，愿意参加 {next_year} 年度的上海市城乡居民基本医疗保险，且会按规定缴纳 {next_year} 年度本市居民参保费。
+1. 本人已了解{city}城乡居民基本医疗保险及门诊共济保障机制的相关政策。
+2. 经充分考虑，愿意参加 {next_year} 年度的{city}城乡居民基本医疗保险，且会按规定缴纳 {next_year} 年度本市居民参保费。
 3. 因未按规定缴纳 {next_year} 年度本市居民医保费，产生的上一年度全额医疗费用，由本人自行承担；已发生的持卡结算费用将全额退回。
 
 以上内容真实有效，上述承诺是 {name} 的真实意思表示。本人愿承担不实承诺及提供虚假信息的民事、行政责任。
@@ -43,19 +44,56 @@ SERIOUS_ILLNESS_SCOPE = (
 class PolicyYear(models.Model):
     """One enrollment year's calendar, money and texts, edited by city administrators."""
 
+    class ClosingBasis(models.TextChoices):
+        """What closes both confirmation channels that year, as the seed of that year says."""
+
+        # Seed 01/04 (2023): "集中参保缴费期开始，确认事项暂停" — closed from that day on.
+        PAYMENT_PERIOD = "payment_period", "下一年度居民医保集中参保缴费期开始（当日起暂停）"
+        # Seed 03 (2025): "结束时间与院校 2026 年度居民医保集中申报工作截止日同步" — open through it.
+        FILING_DEADLINE = "filing_deadline", "下一年度居民医保集中申报工作截止日（当日仍可办理）"
+
     enrollment_year = models.PositiveSmallIntegerField("入学年度", unique=True)
-    enrollment_period_opens = models.DateField(
-        "下一年度集中参保缴费期开始日",
-        help_text="从这一天起，新生本人确认和院校代确认两个渠道同时关闭",
+    city = models.ForeignKey(
+        City,
+        verbose_name="城市",
+        on_delete=models.PROTECT,
+        related_name="policy_years",
+        blank=True,  # left empty: the installation's city (City.default)
+        help_text="本年度页面、提示和规则所用的城市（热线、App、待遇开始规则、证件格式）",
     )
-    premium = models.DecimalField("下一年度个人缴费（元/年）", max_digits=8, decimal_places=2)
+    closing_basis = models.CharField(
+        "确认截止依据",
+        max_length=20,
+        choices=ClosingBasis,
+        default=ClosingBasis.FILING_DEADLINE,
+    )
+    closing_date = models.DateField(
+        "确认截止日",
+        help_text="新生本人确认和院校代确认两个渠道同时关闭的日期，由市、区医保中心通知；"
+        "可以晚于 12 月 31 日（本年度窗口跨年时，1 月仍按本年度办理）",
+    )
+    premium = models.DecimalField(
+        "本年度大学生个人缴费标准（元/年）",
+        max_digits=8,
+        decimal_places=2,
+        help_text="当年待遇表中的大学生个人缴费金额（2023 年 245 元，2025 年 355 元）；"
+        "新生本年度实际缴费见“本年度新生个人缴费”",
+    )
     promised_minutes = models.PositiveSmallIntegerField("建账承诺时限（分钟）", default=30)
-    waiting_fixed_months = models.PositiveSmallIntegerField("固定待遇等待期（月）", default=3)
+    # Seed 03 (Shanghai) by default: 3 months per year without coverage, cumulative; the national
+    # guideline of seed 02 is fixed 3 + 1 per year (benefits.NATIONAL_WAITING_RULE).
+    waiting_fixed_months = models.PositiveSmallIntegerField(
+        "固定待遇等待期（月）",
+        default=LOCAL_WAITING_RULE.fixed_months,
+        help_text="本市规则（2025 年新生通知）：0；国家指导意见（国办发〔2024〕38 号）：3",
+    )
     waiting_months_per_gap_year = models.PositiveSmallIntegerField(
-        "每断保一年增加的等待期（月）", default=1
+        "每断保一年的待遇等待期（月）",
+        default=LOCAL_WAITING_RULE.months_per_gap_year,
+        help_text="本市规则：每断保一年 3 个月，逐年累加；国家指导意见：每断保一年增加 1 个月",
     )
     current_year_premium = models.DecimalField(
-        "本年度个人缴费（元）",
+        "本年度新生个人缴费（元）",
         max_digits=8,
         decimal_places=2,
         default=0,
@@ -93,7 +131,7 @@ class PolicyYear(models.Model):
         "承诺书文本",
         default=DEFAULT_PLEDGE_TEXT,
         help_text="可用占位符：{name} {id_number} {school} {college} {major} {student_number} "
-        "{enrollment_year} {next_year} {date}",
+        "{enrollment_year} {next_year} {date} {city}",
     )
     pledge_version = models.PositiveIntegerField("承诺书版本", default=1, editable=False)
 
@@ -116,6 +154,8 @@ class PolicyYear(models.Model):
         return f"{self.enrollment_year} 年度"
 
     def save(self, *args: object, **kwargs: object) -> None:
+        if self.city_id is None:
+            self.city = City.default()
         # A changed pledge text is a new version; signed pledges keep the text they were shown.
         if self.pk:
             previous = PolicyYear.objects.filter(pk=self.pk).values_list("pledge_text", flat=True)
@@ -131,13 +171,80 @@ class PolicyYear(models.Model):
     def waiting_rule(self) -> WaitingRule:
         return WaitingRule(self.waiting_fixed_months, self.waiting_months_per_gap_year)
 
+    @property
+    def waiting_rule_text(self) -> str:
+        """The year's waiting rule in words, for students and staff."""
+        rule = self.waiting_rule
+        per_year = f"每断保一年 {rule.months_per_gap_year} 个月"
+        if rule.fixed_months:
+            return f"固定 {rule.fixed_months} 个月，另{per_year}"
+        return f"{per_year}，逐年累加"
+
+    @property
+    def opens_on(self) -> dt.date:
+        """Confirmations start with the year's registrations (1 August at the earliest)."""
+        return dt.date(self.enrollment_year, 8, 1)
+
+    @property
+    def last_open_day(self) -> dt.date:
+        if self.closing_basis == self.ClosingBasis.PAYMENT_PERIOD:
+            return self.closing_date - dt.timedelta(days=1)
+        return self.closing_date
+
     def is_open(self, today: dt.date | None = None) -> bool:
-        """Both confirmation channels close when the centralized enrollment period opens."""
-        return (today or timezone.localdate()) < self.enrollment_period_opens
+        """Whether today lies in the year's confirmation window (both channels)."""
+        today = today or timezone.localdate()
+        return self.opens_on <= today <= self.last_open_day
+
+    @property
+    def closing_event(self) -> str:
+        """What closes the channels, in the seed's words for that year."""
+        if self.closing_basis == self.ClosingBasis.PAYMENT_PERIOD:
+            return f"{self.next_year} 年度居民医保集中参保缴费期开始"
+        return f"{self.next_year} 年度居民医保集中申报工作截止"
+
+    def closed_message(self) -> str:
+        """Why confirmation is no longer possible, and what happens instead."""
+        if self.closing_basis == self.ClosingBasis.PAYMENT_PERIOD:
+            return (
+                f"{self.next_year} 年度居民医保集中参保缴费期已于 {self.closing_date:%Y-%m-%d} 开始，"
+                "新生参保确认已暂停。请按院校通知参加集中参保申报"
+            )
+        return (
+            f"新生参保确认已随 {self.next_year} 年度居民医保集中申报工作截止日"
+            f"（{self.closing_date:%Y-%m-%d}）结束。请按院校通知参加集中参保申报"
+        )
+
+    def closing_notice(self) -> str:
+        """When the channels close, for the staff desk and reminders."""
+        if self.closing_basis == self.ClosingBasis.PAYMENT_PERIOD:
+            return (
+                f"新生本人确认和院校代确认将于 {self.closing_date:%Y-%m-%d}"
+                f"（{self.closing_event}）起暂停"
+            )
+        return (
+            f"新生本人确认和院校代确认办理至 {self.closing_date:%Y-%m-%d}（{self.closing_event}日）"
+        )
 
     @classmethod
-    def current(cls) -> PolicyYear | None:
-        return cls.objects.filter(enrollment_year=timezone.localdate().year).first()
+    def current(cls, today: dt.date | None = None) -> PolicyYear | None:
+        """The year whose confirmation window contains today; after it closed, that year still
+        (its pages say it is closed) until the next year's window opens.
+
+        A window can run into January (seed 03: it closes with the next year's annual filing
+        deadline, "about the end of December"), so this is not the calendar year.
+        """
+        today = today or timezone.localdate()
+        started = [
+            year
+            for year in cls.objects.filter(enrollment_year__lte=today.year)
+            .select_related("city")
+            .order_by("-enrollment_year")[:3]
+            if year.opens_on <= today
+        ]
+        return next((year for year in started if year.is_open(today)), None) or next(
+            iter(started), None
+        )
 
     def benefit_table(self) -> estimator.BenefitTable:
         """The year's benefit table as the estimator reads it."""
@@ -259,6 +366,8 @@ class Application(models.Model):
 
     class State(models.TextChoices):
         PENDING = "pending", "已申请待审核"
+        # Checked, with a waiting period: the account comes the day after it ends (seed 03).
+        WAITING = "waiting", "待遇等待期"
         CREATED = "created", "已建账"
         FAILED = "failed", "建账失败"
 
@@ -267,8 +376,12 @@ class Application(models.Model):
         ON_BEHALF = "on_behalf", "院校代确认"
 
     class FailureKind(models.TextChoices):
-        BUSINESS = "business", "业务原因（需更正信息后重新申请）"
-        TECHNICAL = "technical", "系统原因（可重试）"
+        """Why an account was refused; `confirmations.failures` says what to do about each."""
+
+        NAME_MISMATCH = "name_mismatch", "姓名与已有医保账户不一致"
+        EMPLOYEE_INSURANCE = "employee_insurance", "已参加职工医保"
+        TECHNICAL = "technical", "系统原因"
+        OTHER = "other", "其他业务原因"
 
     approval_number = models.CharField(
         "统一审批编号", max_length=12, unique=True, default=_approval_number, editable=False
@@ -298,7 +411,7 @@ class Application(models.Model):
         related_name="applications",
     )
     state = models.CharField("状态", max_length=10, choices=State, default=State.PENDING)
-    failure_kind = models.CharField("失败类型", max_length=10, choices=FailureKind, blank=True)
+    failure_kind = models.CharField("失败类型", max_length=20, choices=FailureKind, blank=True)
     failure_reason = models.CharField("失败原因", max_length=200, blank=True)
     converted_from = models.CharField("原参保身份", max_length=30, blank=True)
     submitted_at = models.DateTimeField("提交时间", default=timezone.now)
@@ -308,6 +421,8 @@ class Application(models.Model):
     benefit_start = models.DateField("待遇开始", null=True, blank=True)
     benefit_end = models.DateField("待遇结束", null=True, blank=True)
     waiting_until = models.DateField("待遇等待期至", null=True, blank=True)
+    # The account's day: when it was created, or (waiting) the day after the waiting period.
+    account_on = models.DateField("建账日期", null=True, blank=True)
     voucher_from = models.DateTimeField("可申领医保电子凭证时间", null=True, blank=True)
 
     class Meta:
@@ -336,6 +451,12 @@ class Application(models.Model):
                 condition=Q(state="pending"),
                 name="application_pending_since",
             ),
+            # The accounts beat: waiting periods whose account day has come.
+            models.Index(
+                fields=["account_on"],
+                condition=Q(state="waiting"),
+                name="application_waiting_until",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -344,6 +465,15 @@ class Application(models.Model):
     @property
     def is_pending(self) -> bool:
         return self.state == self.State.PENDING
+
+    @property
+    def is_waiting(self) -> bool:
+        return self.state == self.State.WAITING
+
+    @property
+    def confirmed_on(self) -> dt.date:
+        """The day of the confirmation: a waiting period starts on it."""
+        return timezone.localdate(self.submitted_at)
 
 
 class SignedPledge(models.Model):

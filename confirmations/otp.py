@@ -29,7 +29,14 @@ from django.utils import timezone
 from confirmations.models import OneTimeCode
 from confirmations.sms import sms_sender
 from enrollment.models import StudentRecord
-from enrollment.rules import identify_id_problem, normalize_id_number, normalize_text
+from enrollment.rules import (
+    identify_id_problem,
+    is_mobile,
+    name_key,
+    normalize_id_number,
+    normalize_text,
+    same_name,
+)
 from security.throttle import backoff_wait
 
 CODE_TTL = dt.timedelta(minutes=5)
@@ -81,11 +88,18 @@ def _address_wait(client_ip: str | None, now: dt.datetime) -> int:
 
 
 def _records_by_phone(name: str, id_number: str) -> dict[str, list[int]]:
-    """The roster records matching the pair, grouped by the phone each one carries."""
+    """The roster records matching the pair, grouped by the mobile phone each one carries.
+
+    Names compare as rosters store them (case, full-width letters, spaces and the middle dots
+    of minority and foreign names aside: `rules.same_name`). A record whose phone is a landline
+    can receive no code: it opens nothing (the code page tells every student so, whether or not
+    the pair is on a roster; the school's records list shows which records cannot receive one).
+    """
     by_phone: dict[str, list[int]] = {}
-    records = StudentRecord.objects.filter(id_number=id_number, name=name).order_by("pk")
-    for pk, phone in records.values_list("pk", "phone"):
-        by_phone.setdefault(phone, []).append(pk)
+    records = StudentRecord.objects.filter(id_number=id_number).order_by("pk")
+    for pk, record_name, phone in records.values_list("pk", "name", "phone"):
+        if same_name(record_name, name) and is_mobile(phone):
+            by_phone.setdefault(phone, []).append(pk)
     return by_phone
 
 
@@ -98,7 +112,7 @@ def code_request(*, name: str, id_number: str, client_ip: str | None) -> CodeSen
     now = timezone.now()
     if wait := _address_wait(client_ip, now):
         raise RateLimited(f"当前网络获取验证码的人较多，请 {wait} 秒后再试")
-    pair_hash = _digest("pair", id_number, name)
+    pair_hash = _digest("pair", id_number, name_key(name))
     mine = OneTimeCode.objects.filter(
         pair_hash=pair_hash, created_at__gte=now - dt.timedelta(hours=1)
     )

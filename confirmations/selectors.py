@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from django.db.models import Case, Q, QuerySet, When
 from django.utils import timezone
 
+from confirmations import failures
 from confirmations.benefits import BenefitPeriod
 from confirmations.models import Application, PolicyYear, Question
 from enrollment.models import StudentRecord
@@ -25,9 +26,9 @@ MAX_QUERY_TERMS = 5
 
 @dataclass(frozen=True)
 class StudentState:
-    live: Application | None  # pending or created
+    live: Application | None  # pending, waiting or created
     latest_failed: Application | None
-    can_reapply: bool  # failed, and the school has corrected the record since
+    can_reapply: bool  # failed, and a new application can succeed (confirmations.failures)
 
 
 def applications_of(id_number: str) -> QuerySet[Application]:
@@ -61,34 +62,23 @@ def records_for_student(record_ids: Iterable[int], policy_year: PolicyYear) -> l
 
 
 def student_state(id_number: str, policy_year: PolicyYear) -> StudentState:
-    applications = list(applications_of(id_number).filter(policy_year=policy_year))
+    applications = list(
+        applications_of(id_number).filter(policy_year=policy_year).select_related("record")
+    )
     live = next((a for a in applications if a.state != Application.State.FAILED), None)
     failed = next((a for a in applications if a.state == Application.State.FAILED), None)
     can_reapply = live is None and failed is not None and reapply_allowed(failed)
     return StudentState(live=live, latest_failed=failed, can_reapply=can_reapply)
 
 
-def reapply_allowed(failed: Application) -> bool:
-    """Whether a new application may follow a failed one.
-
-    A technical failure may always be tried again; a student with employee insurance may apply
-    again once they have stopped it; any other business failure (a name mismatch) needs the
-    school to correct the record first.
-    """
-    from confirmations.gateway import EMPLOYEE_INSURANCE
-
-    if failed.failure_kind == Application.FailureKind.TECHNICAL:
-        return True
-    if failed.failure_reason == EMPLOYEE_INSURANCE:
-        return True
-    return bool(failed.processed_at and failed.record.updated_at > failed.processed_at)
+reapply_allowed = failures.reapply_allowed
 
 
 def benefit_period_of(application: Application | None) -> BenefitPeriod | None:
-    """The student's own dates (benefit period, waiting period, e-voucher), once they are set.
+    """The student's own dates (benefit period, waiting period, account, e-voucher), once set.
 
     The one place that reads them from the application: an account created (已建账), or a
-    waiting period decided, gives dates; pending and failed applications give none.
+    waiting period decided (待遇等待期), gives dates; pending and failed applications give none.
     """
     if (
         application is None
@@ -103,6 +93,7 @@ def benefit_period_of(application: Application | None) -> BenefitPeriod | None:
         end=application.benefit_end,
         waiting_until=application.waiting_until,
         voucher_from=timezone.localtime(application.voucher_from).replace(tzinfo=None),
+        account_on=application.account_on,
     )
 
 

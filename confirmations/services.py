@@ -8,6 +8,7 @@ import datetime as dt
 import io
 import logging
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
@@ -16,8 +17,8 @@ from PIL import Image, ImageChops, UnidentifiedImageError
 
 from audit.services import Action, audit_record
 from config.queueing import enqueue, enqueue_on_commit
-from confirmations import benefits, estimator, selectors
-from confirmations.gateway import account_gateway
+from confirmations import benefits, estimator, failures
+from confirmations.gateway import AccountOutcome, account_gateway
 from confirmations.models import (
     Application,
     BatchConfirmation,
@@ -25,6 +26,7 @@ from confirmations.models import (
     PolicyYear,
     SignedPledge,
 )
+from enrollment import rules
 from enrollment.masking import mask_id_number
 from enrollment.models import StudentRecord
 from schools.models import User
@@ -35,8 +37,9 @@ MAX_SIGNATURE_BYTES = 600 * 1024
 MAX_SIGNATURE_SIDE = 4000
 _OVERSIZE_SIGNATURE = f"签名图片尺寸超过 {MAX_SIGNATURE_SIDE}×{MAX_SIGNATURE_SIDE} 像素的上限，请清除后在签名区域内重新签名"
 MIN_INK_PIXELS = 60
-TECHNICAL_FAILURE = "医保系统暂时无法建账，请稍后重试"
+TECHNICAL_FAILURE = "医保系统暂时无法建账（系统原因）"
 CREATE_ACCOUNT = "confirmations.tasks.create_account"
+WAITING_REQUEUE_AFTER = dt.timedelta(minutes=10)
 
 
 class ConfirmationRefused(Exception):
@@ -67,6 +70,7 @@ def pledge_text(record: StudentRecord, policy_year: PolicyYear, *, on: dt.date) 
         "enrollment_year": policy_year.enrollment_year,
         "next_year": policy_year.next_year,
         "date": f"{on.year} 年 {on.month} 月 {on.day} 日",
+        "city": policy_year.city.name,
     }
     return policy_year.pledge_text.format_map(_Blank(values))
 
@@ -111,6 +115,59 @@ def signature_from_data_url(data_url: str) -> bytes:
     return png
 
 
+@dataclass(frozen=True)
+class _Submission:
+    """One confirmation as asked for: what the checks before an application look at."""
+
+    record: StudentRecord
+    policy_year: PolicyYear
+    today: dt.date
+    on_behalf: bool
+    paper_pledge_attested: bool
+    signed: bool
+
+
+def _channel_open(submission: _Submission) -> str | None:
+    if not submission.policy_year.is_open(submission.today):
+        return submission.policy_year.closed_message()
+    return None
+
+
+def _record_of_the_year(submission: _Submission) -> str | None:
+    if submission.record.enrollment_year != submission.policy_year.enrollment_year:
+        return "该记录不属于本年度新生名单"
+    return None
+
+
+def _willing(submission: _Submission) -> str | None:
+    if submission.record.willingness != "1":
+        return "院校名单中登记的参保意愿为“不参加”，请先联系院校更正"
+    return None
+
+
+def _eligible(submission: _Submission) -> str | None:
+    record = submission.record
+    return rules.ineligibility(record.id_type, record.id_number)
+
+
+def _pledge_held(submission: _Submission) -> str | None:
+    if submission.on_behalf and not submission.paper_pledge_attested:
+        return "代确认前须确认已收到学生本人签字的纸质承诺书"
+    if not submission.on_behalf and not submission.signed:
+        return "请手写签名后再提交"
+    return None
+
+
+# Checked in order before any application is written; the first that answers refuses.
+_SUBMISSION_CHECKS: tuple[Callable[[_Submission], str | None], ...] = (
+    _channel_open,
+    _record_of_the_year,
+    _willing,
+    _eligible,
+    _pledge_held,
+)
+
+
 def application_submit(
     *,
     record: StudentRecord,
@@ -128,71 +185,23 @@ def application_submit(
     worker once the transaction has committed.
     """
     now = now or timezone.now()
-    today = timezone.localdate(now)
-    if not policy_year.is_open(today):
-        raise ConfirmationRefused(
-            f"{policy_year.next_year} 年度居民医保集中参保缴费期已开始，新生参保确认已暂停。"
-            "请按院校通知参加集中参保申报"
-        )
-    if record.enrollment_year != policy_year.enrollment_year:
-        raise ConfirmationRefused("该记录不属于本年度新生名单")
-    if record.willingness != "1":
-        raise ConfirmationRefused("院校名单中登记的参保意愿为“不参加”，请先联系院校更正")
-    on_behalf = confirmed_by is not None
-    if on_behalf and not paper_pledge_attested:
-        raise ConfirmationRefused("代确认前须确认已收到学生本人签字的纸质承诺书")
-    if not on_behalf and signature is None:
-        raise ConfirmationRefused("请手写签名后再提交")
-
-    live = _live_application(record.id_number, policy_year)
-    if live is not None:
-        raise ConfirmationRefused(_already_message(live), application=live)
-    failed = (
-        Application.objects.filter(
-            id_number=record.id_number, policy_year=policy_year, state=Application.State.FAILED
-        )
-        .select_related("record")
-        .order_by("-submitted_at")
-        .first()
+    submission = _Submission(
+        record=record,
+        policy_year=policy_year,
+        today=timezone.localdate(now),
+        on_behalf=confirmed_by is not None,
+        paper_pledge_attested=paper_pledge_attested,
+        signed=signature is not None,
     )
-    if failed is not None and not selectors.reapply_allowed(failed):
-        raise ConfirmationRefused(
-            f"上次建账失败（{failed.failure_reason}），请院校先更正名单中的信息后再重新确认"
-        )
+    for check in _SUBMISSION_CHECKS:
+        if message := check(submission):
+            raise ConfirmationRefused(message)
+    _refuse_when_applied(record.id_number, policy_year)
     try:
         with transaction.atomic():
-            application = Application.objects.create(
-                policy_year=policy_year,
-                record=record,
-                id_number=record.id_number,
-                name=record.name,
-                channel=Application.Channel.ON_BEHALF if on_behalf else Application.Channel.SELF,
-                confirmed_by=confirmed_by,
-                paper_pledge_attested=paper_pledge_attested,
-                batch=batch,
-                submitted_at=now,
-                last_queued_at=now,
+            application = _application_create(
+                submission, signature=signature, confirmed_by=confirmed_by, batch=batch, now=now
             )
-            if signature is not None:
-                SignedPledge.objects.create(
-                    application=application,
-                    text=pledge_text(record, policy_year, on=today),
-                    version=policy_year.pledge_version,
-                    signature_png=signature.png,
-                    signed_at=now,
-                    channel=application.channel,
-                    client_ip=signature.client_ip,
-                    user_agent=signature.user_agent[:500],
-                )
-            audit_record(
-                action=Action.CONFIRM_ON_BEHALF if on_behalf else Action.CONFIRM_SELF,
-                actor=confirmed_by,
-                record=record,
-                target=f"application:{application.approval_number}",
-                detail={"batch": str(batch.pk)} if batch is not None else {},
-            )
-            # A batch's thousands of accounts queue behind the students' own confirmations.
-            enqueue_on_commit(CREATE_ACCOUNT, application.pk, bulk=batch is not None)
     except IntegrityError as exc:
         # A simultaneous submission won the unique constraint; report it like any other.
         live = _live_application(record.id_number, policy_year)
@@ -200,6 +209,67 @@ def application_submit(
             raise
         raise ConfirmationRefused(_already_message(live), application=live) from exc
     logger.info("application %s submitted via %s", application.approval_number, application.channel)
+    return application
+
+
+def _refuse_when_applied(id_number: str, policy_year: PolicyYear) -> None:
+    """One live application a person and year; after a failure, only when a new one can work."""
+    live = _live_application(id_number, policy_year)
+    if live is not None:
+        raise ConfirmationRefused(_already_message(live), application=live)
+    failed = (
+        Application.objects.filter(
+            id_number=id_number, policy_year=policy_year, state=Application.State.FAILED
+        )
+        .select_related("record")
+        .order_by("-submitted_at")
+        .first()
+    )
+    if failed is not None and not failures.reapply_allowed(failed):
+        raise ConfirmationRefused(failures.refusal_message(failed), application=failed)
+
+
+def _application_create(
+    submission: _Submission,
+    *,
+    signature: PledgeSignature | None,
+    confirmed_by: User | None,
+    batch: BatchConfirmation | None,
+    now: dt.datetime,
+) -> Application:
+    record, policy_year = submission.record, submission.policy_year
+    application = Application.objects.create(
+        policy_year=policy_year,
+        record=record,
+        id_number=record.id_number,
+        name=record.name,
+        channel=Application.Channel.ON_BEHALF if submission.on_behalf else Application.Channel.SELF,
+        confirmed_by=confirmed_by,
+        paper_pledge_attested=submission.paper_pledge_attested,
+        batch=batch,
+        submitted_at=now,
+        last_queued_at=now,
+    )
+    if signature is not None:
+        SignedPledge.objects.create(
+            application=application,
+            text=pledge_text(record, policy_year, on=submission.today),
+            version=policy_year.pledge_version,
+            signature_png=signature.png,
+            signed_at=now,
+            channel=application.channel,
+            client_ip=signature.client_ip,
+            user_agent=signature.user_agent[:500],
+        )
+    audit_record(
+        action=Action.CONFIRM_ON_BEHALF if submission.on_behalf else Action.CONFIRM_SELF,
+        actor=confirmed_by,
+        record=record,
+        target=f"application:{application.approval_number}",
+        detail={"batch": str(batch.pk)} if batch is not None else {},
+    )
+    # A batch's thousands of accounts queue behind the students' own confirmations.
+    enqueue_on_commit(CREATE_ACCOUNT, application.pk, bulk=batch is not None)
     return application
 
 
@@ -217,48 +287,111 @@ def _already_message(application: Application) -> str:
             "您已提交建账申请，不可重复提交，请耐心等待，可前往办件进度查看审核结果"
             f"（统一审批编号 {application.approval_number}）"
         )
+    if application.is_waiting:
+        return (
+            f"本年度已参保确认，正处于待遇等待期（至 {application.waiting_until:%Y-%m-%d}），"
+            f"{application.account_on:%Y-%m-%d} 建账，无需再次确认"
+        )
     return "本年度已建立居民医保账户，无需再次确认"
 
 
-def account_create(*, application_id: int) -> Application | None:
-    """Create the account for a pending application. Safe to run twice or concurrently.
+def account_create(*, application_id: int, today: dt.date | None = None) -> Application | None:
+    """Check a pending application and create its account — or, with a waiting period, record
+    the period and create the account on its day (seed 03: the day after the period ends).
 
-    Raises GatewayUnavailable for technical failures so that the task retries.
+    Called by the worker for new applications and, on the account's day, for waiting ones
+    (`waiting_accounts_queue_due`). Safe to run twice or concurrently. Raises
+    GatewayUnavailable for technical failures so that the task retries.
     """
+    today = today or timezone.localdate()
     with transaction.atomic():
         application = (
-            Application.objects.select_for_update()
-            .select_related("policy_year", "record")
-            .filter(pk=application_id, state=Application.State.PENDING)
+            Application.objects.select_for_update(of=("self",))
+            .select_related("policy_year__city", "record")
+            .filter(
+                pk=application_id,
+                state__in=[Application.State.PENDING, Application.State.WAITING],
+            )
             .first()
         )
-        if application is None:
-            return None
-        outcome = account_gateway().create_account(application)
-        now = timezone.now()
-        application.processed_at = now
-        if not outcome.created:
-            application.state = Application.State.FAILED
-            application.failure_kind = Application.FailureKind.BUSINESS
-            application.failure_reason = outcome.reason
-        else:
-            year = application.policy_year
-            period = benefits.benefit_period(
-                enrollment_year=year.enrollment_year,
-                registration_date=application.record.registration_date,
-                account_created_on=timezone.localdate(now),
-                waiting_months=year.waiting_rule.months(outcome.gap_years),
-            )
-            application.state = Application.State.CREATED
-            application.converted_from = outcome.converted_from
-            application.benefit_start = period.start
-            application.benefit_end = period.end
-            application.waiting_until = period.waiting_until
-            application.voucher_from = timezone.make_aware(period.voucher_from)
+        if application is None or (application.is_waiting and application.account_on > today):
+            return application
+        gateway = account_gateway()
+        if application.is_pending:
+            checked = gateway.check(application)
+            if checked.refused:
+                _account_refused(application, checked)
+            elif checked.gap_years:
+                _waiting_period_start(application, checked, today=today)
+            else:
+                _benefits_set(application, waiting_months=0, today=today)
+        if application.state != Application.State.FAILED and application.account_on <= today:
+            created = gateway.create_account(application)
+            if created.refused:
+                _account_refused(application, created)
+            else:
+                application.state = Application.State.CREATED
+                application.converted_from = created.converted_from
+        application.processed_at = timezone.now()
         application.attempts += 1
         application.save()
     logger.info("application %s: %s", application.approval_number, application.state)
     return application
+
+
+def _account_refused(application: Application, outcome: AccountOutcome) -> None:
+    application.state = Application.State.FAILED
+    application.failure_kind = outcome.failure_kind or Application.FailureKind.OTHER
+    application.failure_reason = outcome.reason[:200]
+
+
+def _waiting_period_start(
+    application: Application, outcome: AccountOutcome, *, today: dt.date
+) -> None:
+    months = application.policy_year.waiting_rule.months(outcome.gap_years)
+    application.state = Application.State.WAITING
+    application.converted_from = outcome.converted_from
+    _benefits_set(application, waiting_months=months, today=today)
+
+
+def _benefits_set(application: Application, *, waiting_months: int, today: dt.date) -> None:
+    year = application.policy_year
+    period = benefits.benefit_period(
+        enrollment_year=year.enrollment_year,
+        registration_date=application.record.registration_date,
+        confirmed_on=application.confirmed_on,
+        checked_on=today,
+        waiting_months=waiting_months,
+        start_rule=year.city.benefit_start,
+    )
+    application.benefit_start = period.start
+    application.benefit_end = period.end
+    application.waiting_until = period.waiting_until
+    application.account_on = period.account_on
+    application.voucher_from = timezone.make_aware(period.voucher_from)
+
+
+def waiting_accounts_queue_due(*, today: dt.date | None = None, limit: int = 5000) -> int:
+    """Queue the account of every waiting application whose day has come (run by beat).
+
+    Driven by the stored day, not a task countdown: a restart, a lost message or a broker
+    outage only delays an account until the next run. Queued again while still waiting.
+    """
+    today = today or timezone.localdate()
+    cutoff = timezone.now() - WAITING_REQUEUE_AFTER
+    due = list(
+        Application.objects.filter(
+            state=Application.State.WAITING, account_on__lte=today, last_queued_at__lt=cutoff
+        )
+        .order_by("account_on")
+        .values_list("pk", flat=True)[:limit]
+    )
+    if due:
+        Application.objects.filter(pk__in=due).update(last_queued_at=timezone.now())
+        for pk in due:
+            enqueue(CREATE_ACCOUNT, pk, bulk=True)
+        logger.info("queued %s accounts whose waiting period has ended", len(due))
+    return len(due)
 
 
 def account_fail_technically(*, application_id: int) -> None:

@@ -22,5 +22,11 @@ def create_account(self, application_id: int) -> None:
 
 
 @shared_task
+def open_due_accounts() -> int:
+    """Beat: accounts of waiting-period students whose day has come (seed 03)."""
+    return services.waiting_accounts_queue_due()
+
+
+@shared_task
 def requeue_stale_applications() -> int:
     return services.applications_requeue_stale(older_than=dt.timedelta(minutes=3))

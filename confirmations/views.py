@@ -20,11 +20,13 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit.services import Action, audit_record
-from confirmations import estimator, otp, selectors, services
+from confirmations import estimator, failures, otp, selectors, services
 from confirmations.forms import CodeForm, EstimateForm, IdentifyForm, SignForm
 from confirmations.models import Application, PolicyYear
+from enrollment import rules
 from enrollment.masking import mask_id_number, mask_name
 from enrollment.rules import normalize_id_number
+from schools.models import City
 from security.client import client_ip
 
 SESSION_STUDENT = "student"
@@ -105,7 +107,15 @@ def _message(request: HttpRequest, title: str, message: str) -> HttpResponse:
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "confirmations/home.html", _benefit_table_context(PolicyYear.current()))
+    policy_year = PolicyYear.current()
+    return render(
+        request,
+        "confirmations/home.html",
+        {
+            **_benefit_table_context(policy_year),
+            "city": policy_year.city if policy_year else City.default(),
+        },
+    )
 
 
 @sensitive_post_parameters("name", "id_number")
@@ -191,8 +201,15 @@ def _done_elsewhere(state: selectors.StudentState, bound: tuple[int, ...]) -> bo
     return failed is not None and not state.can_reapply and failed.record_id not in bound
 
 
-def _route(request: HttpRequest, policy_year: PolicyYear) -> HttpResponse | None:
+def _route(
+    request: HttpRequest, policy_year: PolicyYear, *, again: bool = False
+) -> HttpResponse | None:
     """Route by the person's state for the year, as 立即办理 does (None: the flow may go on).
+
+    Seed 01: 已建账 and 建账失败 go to the result page, 已申请待审核 gets a notice, only 未建账
+    starts the flow; seed 03: a waiting-period student is shown the waiting notice (the result
+    page). After a failure the flow starts again only when the student asks for it from the
+    result page (`again`) and a new application can succeed.
 
     The state is the person's, whichever school's record it came through, so that nobody
     applies twice; but what was done through a record this session does not hold is never
@@ -206,24 +223,21 @@ def _route(request: HttpRequest, policy_year: PolicyYear) -> HttpResponse | None
         return _message(request, ELSEWHERE_TITLE, ELSEWHERE_MESSAGE)
     if state.live is not None and state.live.is_pending:
         return render(request, "confirmations/pending_notice.html", {"application": state.live})
-    if state.live is not None or (state.latest_failed and not state.can_reapply):
-        shown = state.live or state.latest_failed
-        return redirect("student:result", approval_number=shown.approval_number)
+    if state.live is not None:
+        return redirect("student:result", approval_number=state.live.approval_number)
+    if state.latest_failed is not None and not (again and state.can_reapply):
+        return redirect("student:result", approval_number=state.latest_failed.approval_number)
     return None
 
 
 @student_flow
 def start(request: HttpRequest, policy_year: PolicyYear) -> HttpResponse:
     """立即办理: route by the student's state for the policy year."""
-    if (routed := _route(request, policy_year)) is not None:
+    again = request.GET.get("again") == "1"  # 重新申请, from the result page of a failure
+    if (routed := _route(request, policy_year, again=again)) is not None:
         return routed
     if not policy_year.is_open():
-        return _message(
-            request,
-            "参保确认已暂停",
-            f"{policy_year.next_year} 年度居民医保集中参保缴费期已开始，新生参保确认已暂停。"
-            "请按院校通知参加集中参保申报。",
-        )
+        return _message(request, "参保确认已结束", policy_year.closed_message() + "。")
     records = selectors.records_for_student(request.student_record_ids, policy_year)
     if not records:
         return _message(
@@ -266,8 +280,13 @@ def check_record(request: HttpRequest, policy_year: PolicyYear) -> HttpResponse:
             "record": record,
             "masked_name": mask_name(record.name),
             "masked_id": mask_id_number(record.id_number),
+            "residence_permit_hint": _residence_permit_hint(record.id_type),
         },
     )
+
+
+def _residence_permit_hint(id_type: str) -> str:
+    return rules.RESIDENCE_PERMIT_HINT if id_type in rules.TRAVEL_PERMIT_ID_TYPES else ""
 
 
 @student_flow
@@ -311,7 +330,7 @@ def pledge(request: HttpRequest, policy_year: PolicyYear) -> HttpResponse:
 def _own_application(request: HttpRequest, approval_number: str) -> Application:
     application = (
         selectors.applications_through(request.student_record_ids)
-        .select_related("record__school", "policy_year")
+        .select_related("record__school", "policy_year__city")
         .filter(approval_number=approval_number)
         .first()
     )
@@ -340,16 +359,28 @@ def applications(request: HttpRequest) -> HttpResponse:
 
 @student_required
 def result(request: HttpRequest, approval_number: str) -> HttpResponse:
+    """建账结果: created, waiting (the waiting-period notice), or failed with what to do next."""
     application = _own_application(request, approval_number)
     state = selectors.student_state(application.id_number, application.policy_year)
+    failed = application.state == Application.State.FAILED
+    id_type = application.record.id_type
     return render(
         request,
         "confirmations/result.html",
         {
             "application": application,
+            "city": application.policy_year.city,
             "masked_name": mask_name(application.name),
             "masked_id": mask_id_number(application.id_number),
-            "can_reapply": application.state == Application.State.FAILED and state.can_reapply,
+            "period": selectors.benefit_period_of(application),
+            "guide": failures.failure_guide(application.failure_kind) if failed else None,
+            "can_reapply": failed
+            and state.can_reapply
+            and state.latest_failed == application
+            and application.policy_year.is_open(),
+            "e_voucher": id_type in rules.E_VOUCHER_ID_TYPES,
+            "id_type_label": rules.ID_TYPES.get(id_type, ""),
+            "residence_permit_hint": _residence_permit_hint(id_type),
         },
     )
 

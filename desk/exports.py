@@ -8,56 +8,106 @@ from django.db.models import QuerySet
 from openpyxl import Workbook
 from openpyxl.utils import get_column_letter
 
+from confirmations.failures import failure_guide
 from confirmations.models import Application
 from enrollment.masking import mask_id_number
 from enrollment.models import StudentRecord
 from enrollment.workbooks import header_cells, save, text_cell
 
+# Seed 01's 激活情况 list (序号 … 是否激活), with what lets a school match it to its roster
+# (学院, 学号) and tell each student their result (waiting period, the account's day, next step).
 ACTIVATION_HEADERS = [
     "序号",
     "姓名",
     "证件类型",
     "证件号码",
     "原户籍地",
+    "学院",
+    "学号",
     "总分校编码",
     "联系电话",
     "是否激活",
     "办理状态",
+    "待遇等待期核验结果",
+    "建账日期",
     "确认渠道",
     "代确认人",
     "统一审批编号",
     "失败原因",
+    "下一步",
 ]
+ACTIVATION_WIDTHS = [6, 10, 10, 20, 14, 14, 12, 10, 14, 8, 16, 24, 16, 10, 10, 14, 30, 40]
 _STATE_LABELS = dict(Application.State.choices)
 _CHANNEL_LABELS = dict(Application.Channel.choices)
+_ELSEWHERE_LABELS = {
+    Application.State.PENDING: "已通过其他院校办理（建账中）",
+    Application.State.WAITING: "已通过其他院校办理（待遇等待期）",
+    Application.State.CREATED: "已通过其他院校办理（已建账）",
+}
 
 
-def activation_row(index: int, record: StudentRecord) -> list[str]:
-    """One line of the activation list, as on the page (ID number masked)."""
+def state_label(record: StudentRecord) -> str:
+    """办理状态 of a record annotated by `desk.selectors.records_with_status`."""
+    if record.app_state is None and record.elsewhere_state:
+        return _ELSEWHERE_LABELS.get(record.elsewhere_state, "已通过其他院校办理")
+    return _STATE_LABELS.get(record.app_state, "未确认")
+
+
+def waiting_result(record: StudentRecord) -> str:
+    """The waiting-period check (待遇等待期核验结果), as the school tells it to the student."""
+    if record.app_state == Application.State.PENDING:
+        return "核验中"
+    if record.app_state not in {Application.State.WAITING, Application.State.CREATED}:
+        return ""
+    if record.app_waiting_until is None:
+        return "无待遇等待期"
+    return f"有待遇等待期，至 {record.app_waiting_until:%Y-%m-%d}"
+
+
+def account_day(record: StudentRecord) -> str:
+    if record.app_account_on is None:
+        return ""
+    if record.app_state == Application.State.WAITING:
+        return f"{record.app_account_on:%Y-%m-%d}（期满次日）"
+    if record.app_state == Application.State.CREATED:
+        return f"{record.app_account_on:%Y-%m-%d}"
+    return ""
+
+
+def activation_row(index: int, record: StudentRecord, *, full_id: bool = False) -> list[str]:
+    """One line of the activation list: masked on the page, the full ID number in the export
+    (the school's own data, for staff entitled to the school; audited as a full-ID display)."""
+    failed = record.app_state == Application.State.FAILED
     return [
         str(index),
         record.name,
         record.get_id_type_display().split(" ", 1)[-1],
-        mask_id_number(record.id_number),
+        record.id_number if full_id else mask_id_number(record.id_number),
         record.origin,
+        record.college,
+        record.student_number,
         record.campus_code,
         record.phone,
         "是" if record.app_state == Application.State.CREATED else "否",
-        _STATE_LABELS.get(record.app_state, "未确认"),
+        state_label(record),
+        waiting_result(record),
+        account_day(record),
         _CHANNEL_LABELS.get(record.app_channel, ""),
         record.app_confirmed_by or record.app_confirmed_by_login or "",
         record.app_number or "",
         record.app_reason or "",
+        failure_guide(record.app_failure_kind).staff_step if failed else "",
     ]
 
 
 def activation_workbook(records: QuerySet[StudentRecord]) -> bytes:
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("新生人员账户激活与启用情况")
-    _widths(sheet, [6, 10, 10, 14, 14, 10, 14, 8, 12, 10, 10, 14, 30])  # before any row
+    _widths(sheet, ACTIVATION_WIDTHS)  # before any row
     sheet.append(header_cells(sheet, ACTIVATION_HEADERS))
     for index, record in enumerate(records.iterator(chunk_size=2000), start=1):
-        sheet.append([text_cell(sheet, value) for value in activation_row(index, record)])
+        row = activation_row(index, record, full_id=True)
+        sheet.append([text_cell(sheet, value) for value in row])
     return save(workbook)
 
 
@@ -71,16 +121,31 @@ RECONCILIATION_HEADERS = [
     "本人确认",
     "院校代确认",
     "建账成功",
+    "待遇等待期",
     "建账中",
     "建账失败",
+    "其他院校已办理",
     "未确认",
+]
+
+
+FAILURE_HEADERS = [
+    "姓名",
+    "证件号码",
+    "学号",
+    "总分校编码",
+    "确认渠道",
+    "统一审批编号",
+    "失败类型",
+    "失败原因",
+    "下一步",
 ]
 
 
 def reconciliation_workbook(progress: list[dict], failures: Iterable[Application]) -> bytes:
     workbook = Workbook(write_only=True)
     summary = workbook.create_sheet("对账汇总")
-    _widths(summary, [8, 18, 10, 14, 10, 8, 8, 10, 8, 8, 8, 8])
+    _widths(summary, [8, 18, 10, 14, 10, 8, 8, 10, 8, 10, 8, 8, 12, 8])
     summary.append(header_cells(summary, RECONCILIATION_HEADERS))
     for row in progress:
         values = [
@@ -93,8 +158,10 @@ def reconciliation_workbook(progress: list[dict], failures: Iterable[Application
             row["confirmed_self"],
             row["confirmed_on_behalf"],
             row["created"],
+            row["waiting"],
             row["pending"],
             row["failed"],
+            row["elsewhere"],
             row["unconfirmed"],
         ]
         summary.append(
@@ -102,22 +169,20 @@ def reconciliation_workbook(progress: list[dict], failures: Iterable[Application
         )
 
     failed = workbook.create_sheet("建账失败明细")
-    _widths(failed, [10, 14, 10, 10, 14, 24, 40])
-    failed.append(
-        header_cells(
-            failed,
-            ["姓名", "证件号码", "总分校编码", "确认渠道", "统一审批编号", "失败类型", "失败原因"],
-        )
-    )
+    _widths(failed, [10, 14, 12, 10, 10, 14, 16, 40, 60])
+    failed.append(header_cells(failed, FAILURE_HEADERS))
     for application in failures:
+        guide = failure_guide(application.failure_kind)
         values = [
             application.name,
             mask_id_number(application.id_number),
+            application.record.student_number,
             application.record.campus_code,
             application.get_channel_display(),
             application.approval_number,
-            application.get_failure_kind_display(),
+            guide.label,
             application.failure_reason,
+            guide.staff_step,
         ]
         failed.append([text_cell(failed, value) for value in values])
     return save(workbook)

@@ -16,6 +16,7 @@ class RecordFilterForm(forms.Form):
         label="是否激活", choices=[("", "全部"), *STATUS_CHOICES], required=False
     )
     q = forms.CharField(label="姓名、证件号码或学号", required=False, max_length=50)
+    full_id = forms.BooleanField(label="显示完整证件号码", required=False)
 
     def __init__(self, *args: object, schools: object, campuses: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)

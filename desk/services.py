@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
+from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -19,11 +20,19 @@ from config.queueing import enqueue, enqueue_on_commit
 from confirmations import services
 from confirmations.models import Application, BatchConfirmation, PolicyYear, Reminder
 from confirmations.sms import sms_sender
+from desk import selectors
 from desk.models import IdListUpload
 from enrollment import spreadsheets
+from enrollment.importer import header_position
 from enrollment.masking import mask_id_number
 from enrollment.models import StudentRecord
-from enrollment.rules import normalize_header, normalize_id_number
+from enrollment.rules import (
+    EXACT_NUMBER_LIMIT,
+    normalize_header,
+    normalize_id_number,
+    normalize_text,
+    same_name,
+)
 from enrollment.selectors import records_visible_to
 from schools.models import School, User
 
@@ -57,9 +66,14 @@ def batch_confirmation_create(
     record_ids: list[int],
     attested: bool,
     source: str,
-    not_found: list[str] | None = None,
+    skipped: list[dict] | None = None,
+    file_rows: int | None = None,
 ) -> BatchConfirmation:
-    """Record who confirms whom, after attesting the paper pledges; a worker does the rest."""
+    """Record who confirms whom, after attesting the paper pledges; a worker does the rest.
+
+    A batch from an uploaded list carries the list's rows that were not confirmed, and why
+    (`skipped`), and how many rows the file had: its result page accounts for every row.
+    """
     if not attested:
         raise ActionRefused("请先确认已收到所选学生本人签字的纸质承诺书")
     if not policy_year.is_open():
@@ -70,11 +84,8 @@ def batch_confirmation_create(
         .order_by("pk")
         .values_list("pk", flat=True)
     )
-    if not in_scope:
-        if not_found:
-            raise ActionRefused(
-                f"名单中的 {len(not_found)} 个证件号码都不在您经办院校本年度的新生名单中"
-            )
+    skipped = skipped or []
+    if not in_scope and not skipped:
         raise ActionRefused("没有可以代确认的记录，请先勾选学生")
     with transaction.atomic():  # the batch and its audit entry together
         batch = BatchConfirmation.objects.create(
@@ -83,7 +94,11 @@ def batch_confirmation_create(
             paper_pledges_attested=True,
             source=source[:100],
             record_ids=in_scope,
-            results={"not_found": (not_found or [])[:RESULT_LIST_LIMIT]},
+            results={
+                "file_rows": file_rows,
+                "skipped": skipped[:RESULT_LIST_LIMIT],
+                "skipped_count": len(skipped),
+            },
         )
         audit_record(
             action=Action.BATCH_CONFIRM,
@@ -92,7 +107,7 @@ def batch_confirmation_create(
             detail={
                 "records": len(in_scope),
                 "source": batch.source,
-                "not_found": len(not_found or []),
+                "skipped": len(skipped),
                 "paper_pledges_attested": True,
             },
         )
@@ -113,17 +128,13 @@ def batch_confirmation_run(*, batch_id: uuid.UUID | str) -> None:
         record.pk: record
         for record in StudentRecord.objects.filter(pk__in=batch.record_ids).select_related("school")
     }
-    results: dict = {
-        "confirmed": 0,
-        "already_pending": [],
-        "already_created": [],
-        "refused": [],
-        "not_found": batch.results.get("not_found", []),
-    }
+    results = _results_start(batch)
     for index, record_id in enumerate(batch.record_ids, start=1):
         record = records.get(record_id)
         if record is not None:
             _confirm_one(batch, record, results)
+        else:
+            _note(results, "not_found", {"record": record_id})
         if index % PROGRESS_EVERY == 0:
             BatchConfirmation.objects.filter(pk=batch.pk).update(processed=index)
     batch.processed = batch.total
@@ -147,6 +158,40 @@ def batches_requeue_stale(*, older_than: dt.timedelta) -> int:
     return len(stale)
 
 
+def _results_start(batch: BatchConfirmation) -> dict:
+    """A batch's results: who was confirmed, who was already confirmed (and how far), who was
+    refused and why, and the list's rows skipped before the run — every one accounted for."""
+    skipped = batch.results.get("skipped", [])
+    return {
+        "confirmed": 0,
+        "confirmed_people": [],
+        "already_pending": [],
+        "already_waiting": [],
+        "already_created": [],
+        "refused": [],
+        "not_found": [],  # selected records deleted before the run
+        "file_rows": batch.results.get("file_rows"),
+        "skipped": skipped,
+        # How many of each, also past RESULT_LIST_LIMIT: the page's counts add up to the total.
+        "counts": {
+            "confirmed": 0,
+            "already_pending": 0,
+            "already_waiting": 0,
+            "already_created": 0,
+            "refused": 0,
+            "not_found": 0,
+            "skipped": batch.results.get("skipped_count", len(skipped)),
+        },
+    }
+
+
+_ALREADY = {
+    Application.State.PENDING: "already_pending",
+    Application.State.WAITING: "already_waiting",
+    Application.State.CREATED: "already_created",
+}
+
+
 def _confirm_one(batch: BatchConfirmation, record: StudentRecord, results: dict) -> None:
     who = {
         "name": record.name,
@@ -162,23 +207,35 @@ def _confirm_one(batch: BatchConfirmation, record: StudentRecord, results: dict)
             batch=batch,
         )
     except services.ConfirmationRefused as refused:
-        live = refused.application
-        if live is not None and live.batch_id == batch.pk:
-            results["confirmed"] += 1  # this batch confirmed it before a restart
-        elif live is not None:
-            key = "already_pending" if live.is_pending else "already_created"
-            _append(
-                results[key],
+        other = refused.application
+        if other is not None and other.batch_id == batch.pk and other.state in _ALREADY:
+            _confirmed(results, who)  # this batch confirmed it before a restart
+        elif other is not None and other.state in _ALREADY:
+            _note(
+                results,
+                _ALREADY[other.state],
                 {
                     **who,
-                    "approval_number": live.approval_number,
-                    "channel": live.get_channel_display(),
+                    "approval_number": other.approval_number,
+                    "channel": other.get_channel_display(),
+                    "state": other.get_state_display(),
                 },
             )
         else:
-            _append(results["refused"], {**who, "message": refused.message})
+            _note(results, "refused", {**who, "message": refused.message})
     else:
-        results["confirmed"] += 1
+        _confirmed(results, who)
+
+
+def _confirmed(results: dict, who: dict) -> None:
+    results["confirmed"] += 1
+    results["counts"]["confirmed"] += 1
+    _append(results["confirmed_people"], who)
+
+
+def _note(results: dict, key: str, item: dict) -> None:
+    results["counts"][key] += 1
+    _append(results[key], item)
 
 
 def _append(items: list, item: dict) -> None:
@@ -186,34 +243,112 @@ def _append(items: list, item: dict) -> None:
         items.append(item)
 
 
-def id_numbers_from_workbook(content: bytes) -> list[str]:
-    """The ID numbers in the 证件号码 column of an uploaded list (first sheet).
+@dataclass(frozen=True)
+class ListRow:
+    """One row of an uploaded ID list: its spreadsheet row, ID number and (optional) name."""
 
-    The file is read by `enrollment.spreadsheets` in a child process with limits; call this
-    from a worker, never from a web request.
+    row: int
+    id_number: str
+    name: str
+
+
+ID_LIST_HEADERS = ("证件号码", "姓名")
+
+
+def id_list_rows(content: bytes) -> list[ListRow]:
+    """The rows of an uploaded ID list (first sheet): 证件号码 and, when given, 姓名.
+
+    The header row is found as for rosters (a title row above it, a 序号 column, * marks). The
+    file is read by `enrollment.spreadsheets` in a child process with limits; call this from a
+    worker, never from a web request.
     """
     try:
         rows = spreadsheets.read_first_sheet(content).rows
     except spreadsheets.SpreadsheetRefused as refused:
         raise ActionRefused(refused.message) from refused
-    if not rows:
-        raise ActionRefused("文件第 1 行缺少“证件号码”表头，请使用名单模板")
-    (header_number, header_cells), *data_rows = rows
-    header = [normalize_header(value) for value in header_cells]
-    if header_number != 1 or "证件号码" not in header:
-        raise ActionRefused("文件第 1 行缺少“证件号码”表头，请使用名单模板")
-    column = header.index("证件号码")
-    numbers = []
-    for _, cells in data_rows:
-        value = cells[column] if column < len(cells) else None
-        if isinstance(value, int | float) and not isinstance(value, bool):
+    position = header_position(rows, ID_LIST_HEADERS[:1], enough=1) if rows else 0
+    header = [normalize_header(value) for value in rows[position][1]] if rows else []
+    if "证件号码" not in header:
+        raise ActionRefused("名单中找不到“证件号码”表头，请使用代确认名单模板")
+    id_column = header.index("证件号码")
+    name_column = header.index("姓名") if "姓名" in header else None
+    listed = []
+    for number, cells in rows[position + 1 :]:
+        value = _cell(cells, id_column)
+        if _is_inexact_number(value):
             raise ActionRefused(
-                "证件号码列是数字格式，Excel 已截断长号码。请将该列设为文本格式后重新填写"
+                f"第 {number} 行的证件号码是数字格式，Excel 已截断长号码。"
+                "请将该列设为文本格式后重新填写"
             )
-        text = normalize_id_number(value)
-        if text:
-            numbers.append(text)
-    return list(dict.fromkeys(numbers))
+        name = normalize_text(_cell(cells, name_column)) if name_column is not None else ""
+        id_number = normalize_id_number(value)
+        if id_number or name:
+            listed.append(ListRow(number, id_number, name))
+    return listed
+
+
+def _cell(cells: list[object], column: int | None) -> object:
+    return cells[column] if column is not None and column < len(cells) else None
+
+
+def _is_inexact_number(value: object) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return abs(value) >= EXACT_NUMBER_LIMIT or (isinstance(value, float) and not value.is_integer())
+
+
+def id_list_plan(
+    *, user: User, school: School, policy_year: PolicyYear, rows: list[ListRow]
+) -> tuple[list[int], list[dict]]:
+    """The records to confirm for a list's rows, and the rows skipped with the reason.
+
+    A row is confirmed only when its ID number is on the school's roster for the year within
+    the user's scope and, when the list gives a name, the name is the roster's (compared as
+    names are: case, full-width characters, spaces and middle dots aside) — so an ID number
+    mistyped into another student's is not confirmed for a student who handed in no pledge.
+    A name mismatch is listed with the full ID number and both names: the filer typed them,
+    and the record is theirs to see. Numbers not found stay masked.
+    """
+    records = {
+        record.id_number: record
+        for record in records_visible_to(user).filter(
+            school=school,
+            enrollment_year=policy_year.enrollment_year,
+            id_number__in=[row.id_number for row in rows if row.id_number],
+        )
+    }
+    first_row: dict[str, int] = {}
+    record_ids, skipped = [], []
+    for row in rows:
+        record = records.get(row.id_number)
+        if not row.id_number:
+            skipped.append(_skip(row, "missing_id", "缺少证件号码", name=row.name))
+        elif row.id_number in first_row:
+            reason = f"与第 {first_row[row.id_number]} 行的证件号码重复"
+            skipped.append(_skip(row, "duplicate", reason, id=mask_id_number(row.id_number)))
+        elif record is None:
+            reason = "不在所选院校本年度、您经办范围内的新生名单中"
+            skipped.append(_skip(row, "not_found", reason, id=mask_id_number(row.id_number)))
+        elif row.name and not same_name(row.name, record.name):
+            reason = f"名单中的姓名“{row.name}”与院校名单中的姓名“{record.name}”不一致，未代确认"
+            skipped.append(
+                _skip(
+                    row,
+                    "name_mismatch",
+                    reason,
+                    id=row.id_number,
+                    name=row.name,
+                    roster_name=record.name,
+                )
+            )
+        else:
+            record_ids.append(record.pk)
+        first_row.setdefault(row.id_number, row.row)
+    return record_ids, skipped
+
+
+def _skip(row: ListRow, kind: str, reason: str, **shown: str) -> dict:
+    return {"row": row.row, "kind": kind, "reason": reason, **shown}
 
 
 # --- ID lists, read by a worker ----------------------------------------------------------------
@@ -274,12 +409,14 @@ def id_list_upload_read(*, upload_id: uuid.UUID | str) -> None:
         pk=upload_id
     )
     try:
-        numbers = id_numbers_from_workbook(bytes(upload.content))
-        record_ids, missing = records_for_id_numbers(
+        rows = id_list_rows(bytes(upload.content))
+        if not rows:
+            raise ActionRefused("名单中没有证件号码，请在“证件号码”列填写需要代确认的学生")
+        record_ids, skipped = id_list_plan(
             user=upload.created_by,
             school=upload.school,
             policy_year=upload.policy_year,
-            id_numbers=numbers,
+            rows=rows,
         )
         with transaction.atomic():
             batch = batch_confirmation_create(
@@ -288,7 +425,8 @@ def id_list_upload_read(*, upload_id: uuid.UUID | str) -> None:
                 record_ids=record_ids,
                 attested=upload.paper_pledges_attested,
                 source=f"导入名单 {upload.file_name}",
-                not_found=missing,
+                skipped=skipped,
+                file_rows=len(rows),
             )
             _finish_id_list(upload, state=State.DONE, batch=batch)
     except ActionRefused as refused:
@@ -317,21 +455,6 @@ def id_lists_requeue_stale(*, older_than: dt.timedelta) -> int:
         IdListUpload.objects.filter(pk=pk).update(last_queued_at=timezone.now())
         enqueue(READ_ID_LIST, str(pk))
     return len(stale)
-
-
-def records_for_id_numbers(
-    *, user: User, school: School, policy_year: PolicyYear, id_numbers: list[str]
-) -> tuple[list[int], list[str]]:
-    """Record ids in scope for the listed ID numbers, and the (masked) numbers not found."""
-    found = dict(
-        records_visible_to(user)
-        .filter(
-            school=school, enrollment_year=policy_year.enrollment_year, id_number__in=id_numbers
-        )
-        .values_list("id_number", "pk")
-    )
-    missing = [mask_id_number(number) for number in id_numbers if number not in found]
-    return list(found.values()), missing
 
 
 # --- retry and reminders ----------------------------------------------------------------------
@@ -400,23 +523,25 @@ def reminders_send(*, user: User, school: School, policy_year: PolicyYear) -> Re
 
 
 def _unconfirmed(user: User, school: School, policy_year: PolicyYear):
-    return (
-        records_visible_to(user)
-        .filter(school=school, enrollment_year=policy_year.enrollment_year, willingness="1")
-        .exclude(
-            applications__policy_year=policy_year, applications__state__in=["pending", "created"]
-        )
+    """Students in scope who have confirmed nowhere (not through another school either)."""
+    records = records_visible_to(user).filter(
+        school=school, enrollment_year=policy_year.enrollment_year, willingness="1"
+    )
+    return selectors.filter_by_status(
+        selectors.records_with_status(records), selectors.STATUS_UNCONFIRMED
     )
 
 
 def reminders_deliver(*, record_ids: list[int], policy_year: PolicyYear) -> int:
     sender = sms_sender()
+    last_day = policy_year.last_open_day
     sent = 0
     for record in StudentRecord.objects.filter(pk__in=record_ids).select_related("school"):
         sender.send(
             record.phone,
-            f"【医保新生参保】{record.name}同学，{record.school.name}提醒您尽快在随申办"
-            f"“居民医保参保确认（新生）”完成参保确认，截止 {policy_year.enrollment_period_opens:%m 月 %d 日}前。",
+            f"【医保新生参保】{record.name}同学，{record.school.name}提醒您尽快在"
+            f"{policy_year.city.app_name}“居民医保参保确认（新生）”完成参保确认，"
+            f"办理截止 {last_day.month} 月 {last_day.day} 日。",
         )
         sent += 1
     return sent

@@ -15,19 +15,20 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audit.services import Action, audit_record
-from confirmations.models import Application, PolicyYear
+from confirmations.failures import failure_guide
+from confirmations.models import PolicyYear
 from desk import exports, selectors, services
 from desk.forms import AttestForm, IdListForm, QueryForm, RecordFilterForm, SchoolForm
 from desk.models import IdListUpload
 from enrollment.models import StudentRecord
 from enrollment.selectors import records_search, records_visible_to
 from enrollment.views import parse_ids, xlsx_response
-from enrollment.workbooks import header_cells, save
-from schools.scoping import campuses_fileable_by, schools_fileable_by
+from enrollment.workbooks import build_id_list_template
+from schools.scoping import campuses_visible_to, schools_visible_to
 from security.searches import Search, search_from, search_redirect
 
 PER_PAGE = 50
-ACTIVATION_FILTER_FIELDS = ("school", "campus", "status", "q")
+ACTIVATION_FILTER_FIELDS = ("school", "campus", "status", "q", "full_id")
 QUERY_RESULTS = 20
 
 
@@ -50,8 +51,8 @@ def _filtered(
     search = search_from(request, page="activation")
     form = RecordFilterForm(
         search.data,
-        schools=schools_fileable_by(user),
-        campuses=campuses_fileable_by(user).order_by("code"),
+        schools=schools_visible_to(user),
+        campuses=campuses_visible_to(user).order_by("code"),
     )
     records = records_visible_to(user).filter(enrollment_year=year)
     records = selectors.records_with_status(records.select_related("school", "campus"))
@@ -99,12 +100,7 @@ def _filter_refusal(form: RecordFilterForm, search: Search, outcome: str) -> str
 def desk(request: HttpRequest) -> HttpResponse:
     policy_year = PolicyYear.current()
     records = records_visible_to(request.user).filter(enrollment_year=_year(policy_year))
-    failed = (
-        selectors.applications_in_scope(records)
-        .filter(state=Application.State.FAILED)
-        .exclude(record__applications__state__in=["pending", "created"])
-        .order_by("-processed_at")
-    )
+    failed = selectors.latest_failures(records).order_by("-processed_at")[:200]
     return render(
         request,
         "desk/desk.html",
@@ -112,9 +108,11 @@ def desk(request: HttpRequest) -> HttpResponse:
             "policy_year": policy_year,
             "progress": selectors.campus_progress(records),
             "late": selectors.late_applications(records)[:100],
-            "failed": failed[:200],
+            "failed": [
+                (application, failure_guide(application.failure_kind)) for application in failed
+            ],
             "batches": selectors.batches_visible_to(request.user)[:10],
-            "remind_form": SchoolForm(schools=schools_fileable_by(request.user)),
+            "remind_form": SchoolForm(schools=schools_visible_to(request.user)),
         },
     )
 
@@ -127,6 +125,14 @@ def activation(request: HttpRequest) -> HttpResponse:
     policy_year = PolicyYear.current()
     form, records, search = _filtered(request, _year(policy_year))
     page = Paginator(records, PER_PAGE).get_page(request.GET.get("page"))
+    full_id = bool(form.is_bound and form.is_valid() and form.cleaned_data.get("full_id"))
+    if full_id and page.object_list:
+        audit_record(
+            action=Action.ID_DISPLAY,
+            request=request,
+            target="activation list",
+            detail={"records": [record.pk for record in page.object_list]},
+        )
     return render(
         request,
         "desk/activation.html",
@@ -134,7 +140,7 @@ def activation(request: HttpRequest) -> HttpResponse:
             "form": form,
             "page": page,
             "rows": [
-                (record, exports.activation_row(page.start_index() + i, record))
+                (record, exports.activation_row(page.start_index() + i, record, full_id=full_id))
                 for i, record in enumerate(page)
             ],
             "query": search.query,
@@ -153,11 +159,14 @@ def activation_export(request: HttpRequest) -> HttpResponse:
         messages.error(request, refusal)
         return redirect(f"{reverse('desk:activation')}?{request.GET.urlencode()}")
     content = exports.activation_workbook(records)
+    detail = {"filter": _filter_summary(form), "rows": records.count()}
+    audit_record(action=Action.EXPORT, request=request, target="activation list", detail=detail)
+    # The export carries full ID numbers (the school's own data): a full-ID display as well.
     audit_record(
-        action=Action.EXPORT,
+        action=Action.ID_DISPLAY,
         request=request,
-        target="activation list",
-        detail={"filter": _filter_summary(form), "rows": records.count()},
+        target="activation export",
+        detail={**detail, "full_id_numbers": True},
     )
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     return xlsx_response(content, f"新生人员账户激活与启用情况-{stamp}.xlsx")
@@ -199,7 +208,7 @@ def batch_confirm(request: HttpRequest) -> HttpResponse:
 def batch_upload(request: HttpRequest) -> HttpResponse:
     policy_year = PolicyYear.current()
     form = IdListForm(
-        request.POST or None, request.FILES or None, schools=schools_fileable_by(request.user)
+        request.POST or None, request.FILES or None, schools=schools_visible_to(request.user)
     )
     if request.method == "POST" and form.is_valid() and policy_year is not None:
         uploaded = form.cleaned_data["file"]
@@ -226,7 +235,7 @@ def id_list_detail(request: HttpRequest, upload_id: str) -> HttpResponse:
         IdListUpload.objects.defer("content"),
         pk=upload_id,
         created_by=request.user,
-        school__in=schools_fileable_by(request.user),
+        school__in=schools_visible_to(request.user),
     )
     if upload.state == IdListUpload.State.DONE and upload.batch_id:
         return redirect("desk:batch_detail", batch_id=upload.batch_id)
@@ -235,14 +244,7 @@ def id_list_detail(request: HttpRequest, upload_id: str) -> HttpResponse:
 
 @login_required
 def batch_template(request: HttpRequest) -> HttpResponse:
-    from openpyxl import Workbook
-
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("代确认名单")
-    sheet.column_dimensions["A"].width = 24
-    sheet.column_dimensions["B"].width = 14
-    sheet.append(header_cells(sheet, ["证件号码", "姓名"]))
-    return xlsx_response(save(workbook), "代确认名单模板.xlsx")
+    return xlsx_response(build_id_list_template(), "代确认名单模板.xlsx")
 
 
 @login_required
@@ -250,7 +252,27 @@ def batch_detail(request: HttpRequest, batch_id: str) -> HttpResponse:
     batch = get_object_or_404(selectors.batches_visible_to(request.user), pk=batch_id)
     if not selectors.batch_in_scope(request.user, batch):  # a designation was withdrawn since
         raise Http404
-    return render(request, "desk/batch_detail.html", {"batch": batch})
+    total, lines = selectors.batch_summary(batch)
+    mismatches = [
+        item for item in batch.results.get("skipped", []) if item.get("kind") == "name_mismatch"
+    ]
+    if mismatches:  # full ID numbers the filer typed, shown back beside the roster's names
+        audit_record(
+            action=Action.ID_DISPLAY,
+            request=request,
+            target=f"batch:{batch.pk}",
+            detail={"name_mismatches": len(mismatches)},
+        )
+    return render(
+        request,
+        "desk/batch_detail.html",
+        {
+            "batch": batch,
+            "total": total,
+            "lines": lines,
+            "lines_total": sum(line.count for line in lines),
+        },
+    )
 
 
 @login_required
@@ -270,7 +292,7 @@ def retry(request: HttpRequest, application_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def remind(request: HttpRequest) -> HttpResponse:
-    form = SchoolForm(request.POST, schools=schools_fileable_by(request.user))
+    form = SchoolForm(request.POST, schools=schools_visible_to(request.user))
     policy_year = PolicyYear.current()
     if not form.is_valid() or policy_year is None:
         messages.error(request, "请选择您经办的院校")
@@ -295,11 +317,7 @@ def reconciliation_export(request: HttpRequest) -> HttpResponse:
     school_code = request.GET.get("school", "")
     if school_code:
         records = records.filter(school__code=school_code)
-    failures = (
-        selectors.applications_in_scope(records)
-        .filter(state=Application.State.FAILED)
-        .order_by("record__campus_code")
-    )
+    failures = selectors.latest_failures(records).order_by("record__campus_code")
     content = exports.reconciliation_workbook(selectors.campus_progress(records), failures)
     audit_record(
         action=Action.EXPORT,
@@ -331,6 +349,8 @@ def query(request: HttpRequest) -> HttpResponse:
                     "confirmed_by", "policy_year", "account"
                 ).order_by("-submitted_at")
             )
+            for application in applications:
+                application.failure_guide = failure_guide(application.failure_kind)
             account = next((a.account for a in applications if hasattr(a, "account")), None)
             results.append({"record": record, "applications": applications, "account": account})
         if results:

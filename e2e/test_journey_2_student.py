@@ -11,6 +11,7 @@ import time
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
+from confirmations.benefits import add_months
 from e2e.journey import Journey, Outbox
 
 PHONE = {
@@ -28,9 +29,14 @@ OUTCOMES = [
         id="name-mismatch",
     ),
     pytest.param("建账失败：已参加职工医保", "已参加职工基本医疗保险", id="employee-insurance"),
-    # Issue 10 shows a waiting-period student a waiting notice instead of 建账成功; add
-    # ("建账成功，断保 1 年有待遇等待期", "<the notice>") here once it exists.
+    # Seed 03: about 30 minutes after confirming, a waiting-period notice, not 建账成功.
+    pytest.param("有待遇等待期：断保 1 年", "待遇等待期", id="waiting-period"),
 ]
+# What the result page says to do next, per outcome (confirmations.failures).
+NEXT_STEPS = {
+    "建账失败：相同证件号存在其他医保账户但姓名不同": "请联系院校医保经办老师核对名单中的姓名",
+    "建账失败：已参加职工医保": "请先联系参保地医保部门停止职工医保待遇",
+}
 
 
 @pytest.fixture
@@ -141,5 +147,20 @@ def test_student_confirms_on_a_phone_and_sees_the_result(
         start = max(registered, registered.replace(month=9, day=1))
         end = registered.replace(month=12, day=31)
         expect(result).to_contain_text(f"{start:%Y-%m-%d} 至 {end:%Y-%m-%d}")
+    elif outcome.startswith("有待遇等待期"):
+        # Seed 03: 3 months for a year without coverage, from today's confirmation; the account
+        # (and the result) the day after it ends.
+        today = dt.date.today()
+        waiting_until = add_months(today, 3) - dt.timedelta(days=1)
+        expect(result).not_to_contain_text("建账成功")
+        expect(result).to_contain_text(f"至 {waiting_until:%Y-%m-%d}")
+        expect(result).to_contain_text(f"{waiting_until + dt.timedelta(days=1):%Y-%m-%d}")
+        # 立即办理 goes back to the waiting notice, not into a new flow.
+        page.goto("/student/start/")
+        expect(page.locator("h1")).to_have_text("待遇等待期")
     else:
         expect(result).to_contain_text("建账失败")
+        expect(result).to_contain_text(NEXT_STEPS[outcome])
+        # 立即办理 goes back to the result page, not into a new flow.
+        page.goto("/student/start/")
+        expect(page.locator("dl.kv")).to_contain_text("建账失败")

@@ -54,6 +54,10 @@ def test_handler_batch_confirms_ticked_students_and_another_district_sees_none(
 
     wait_until_activated(page, ticked)
     journey.check(page, "activated")
+    # The page masks ID numbers by default; the export below carries them in full.
+    expect(activation_row(page, ticked[0]["联系电话"])).to_contain_text(
+        mask_id_number(ticked[0]["证件号码"])
+    )
     with page.expect_download() as download:
         page.click("text=导出列表")
     export = downloaded(download.value, tmp_path)
@@ -64,7 +68,9 @@ def test_handler_batch_confirms_ticked_students_and_another_district_sees_none(
     for student in ticked:
         line = exported[student["联系电话"]]
         assert line["姓名"] == student["姓名"]
-        assert line["证件号码"] == mask_id_number(student["证件号码"])
+        # The export carries the full ID number (the school's own data); the page masks it.
+        assert line["证件号码"] == student["证件号码"]
+        assert (line["学号"], line["学院"]) == (student["学号"], student["学院"])
         assert (line["是否激活"], line["确认渠道"]) == ("是", "院校代确认")
         assert line["代确认人"] == "闵行区医保中心 王经办"
 

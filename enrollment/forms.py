@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.apps import apps
 from django.conf import settings
 from django.utils import timezone
 
@@ -9,7 +10,13 @@ from schools.models import School
 
 
 def current_enrollment_year() -> int:
-    return timezone.localdate().year
+    """The enrollment year filers work on: the open policy year's (its window can run into
+    January), else the latest year whose registrations have begun (1 August)."""
+    policy_year = apps.get_model("confirmations", "PolicyYear").current()  # no upward import
+    if policy_year is not None:
+        return policy_year.enrollment_year
+    today = timezone.localdate()
+    return today.year if today.month >= 8 else today.year - 1
 
 
 def year_choices() -> list[tuple[int, str]]:
@@ -87,6 +94,7 @@ class RecordSearchForm(forms.Form):
         label="院校", queryset=School.objects.none(), required=False, empty_label="全部院校"
     )
     year = forms.TypedChoiceField(label="入学年度", coerce=int, choices=(), required=False)
+    no_mobile = forms.BooleanField(label="只看收不到验证码的记录（座机号码）", required=False)
 
     def __init__(self, *args: object, schools: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)

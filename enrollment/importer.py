@@ -21,8 +21,8 @@ from django.utils import timezone
 from enrollment import rules, spreadsheets
 from enrollment.masking import mask_phone
 from enrollment.models import StudentRecord
-from schools.models import School, User
-from schools.scoping import campuses_fileable_by
+from schools.models import City, School, User
+from schools.scoping import campuses_fileable_by, campuses_visible_to
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +109,8 @@ def read_roster(content: bytes) -> RosterSheet:
 
     The file is inspected and parsed in a child process with memory and time limits
     (`enrollment.spreadsheets`): a hostile file is refused, or ends that process, never ours.
+    The header row is found, not assumed: real rosters carry a title row above it (and start
+    with a 序号 column, and mark required headers with *).
     """
     try:
         sheet = spreadsheets.read_first_sheet(content)
@@ -118,7 +120,9 @@ def read_roster(content: bytes) -> RosterSheet:
         raise RosterRefused(exc.message) from exc
     if not sheet.rows:
         raise RosterRefused("第一个工作表是空的，请把名单填写在模板的第一个工作表中")
-    (header_number, header), *data_rows = sheet.rows
+    position = header_position(sheet.rows, rules.HEADERS, enough=len(rules.HEADERS) // 2)
+    header_number, header = sheet.rows[position]
+    data_rows = sheet.rows[position + 1 :]
     columns = _map_columns(header, header_number)
     rows = [
         (number, {attribute: _cell(cells_, index) for attribute, index in columns.items()})
@@ -126,6 +130,25 @@ def read_roster(content: bytes) -> RosterSheet:
     ]
     rows = [(number, values) for number, values in rows if any(_filled(v) for v in values.values())]
     return RosterSheet(rows=rows, raw_rows=data_rows, header=header)
+
+
+HEADER_SEARCH_ROWS = 10  # a title, a note, a blank line or two: the header comes soon after
+
+
+def header_position(
+    rows: list[tuple[int, list[object]]], wanted: tuple[str, ...], *, enough: int
+) -> int:
+    """Which of the first rows is the header: the first holding `enough` of the wanted headers,
+    else the one holding the most of them (its mismatch is then reported), else the first."""
+    best, best_count = 0, 0
+    wanted_set = set(wanted)
+    for position, (_, cells) in enumerate(rows[:HEADER_SEARCH_ROWS]):
+        count = len(wanted_set.intersection(rules.normalize_header(cell) for cell in cells))
+        if count >= enough:
+            return position
+        if count > best_count:
+            best, best_count = position, count
+    return best
 
 
 def _filled(value: object) -> bool:
@@ -170,15 +193,22 @@ def _map_columns(header: list[object], header_number: int) -> dict[str, int]:
 # --- checking and storing -------------------------------------------------------------------
 
 
-def row_context(*, school: School, year: int, user: User, today: dt.date) -> rules.RowContext:
+def row_context(
+    *, school: School, year: int, user: User, today: dt.date, correcting: bool = False
+) -> rules.RowContext:
+    """What rows are checked against. `correcting` an existing record: the campuses the user
+    may see and correct (a deregistered school's too); otherwise those they may file for."""
+    city = City.for_year(year)
+    scope = campuses_visible_to if correcting else campuses_fileable_by
     return rules.RowContext(
         school_code=school.code,
         enrollment_year=year,
         school_campuses=frozenset(school.campuses.values_list("code", flat=True)),
         fileable_campuses=frozenset(
-            campuses_fileable_by(user).filter(school=school).values_list("code", flat=True)
+            scope(user).filter(school=school).values_list("code", flat=True)
         ),
         today=today,
+        permit_prefixes={id_type: city.prefixes_for(id_type) for id_type in city.permit_prefixes},
     )
 
 

@@ -17,7 +17,7 @@ def closing_dates() -> dict[int, dt.date]:
     app registry so that enrollment does not import upward.
     """
     policy_year = apps.get_model("confirmations", "PolicyYear")
-    return dict(policy_year.objects.values_list("enrollment_year", "enrollment_period_opens"))
+    return dict(policy_year.objects.values_list("enrollment_year", "closing_date"))
 
 
 def purge_expired_upload_files(*, today: dt.date | None = None) -> int:

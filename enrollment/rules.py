@@ -10,9 +10,10 @@ repeats an ID number or phone number.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from enrollment.masking import mask_id_number
@@ -43,6 +44,7 @@ WILLINGNESS = {"1": "参加", "0": "不参加"}
 ID_TYPE_RESIDENT_CARD = "1"
 ID_TYPE_PASSPORT = "2"
 ID_TYPE_HK_MACAO_PERMIT = "3"
+ID_TYPE_TAIWAN_COMPATRIOT = "4"
 ID_TYPE_TAIWAN_PERMIT = "6"
 ID_TYPE_RESIDENCE_PERMIT = "7"
 ID_TYPES_WITH_BIRTH_DATE = {ID_TYPE_RESIDENT_CARD, ID_TYPE_RESIDENCE_PERMIT}
@@ -81,17 +83,45 @@ FIELDS: tuple[FieldSpec, ...] = (
         "registration_date", "报到注册日期", 8, note="YYYYMMDD，当年 8 月 1 日至 12 月 31 日"
     ),
     FieldSpec("status", "状态", 2, codes=STATUSES),
-    FieldSpec("address", "联系地址", 100, required=False),
-    FieldSpec("postcode", "联系邮编", 6, required=False, note="6 位数字"),
-    FieldSpec("phone", "联系电话", 20, note="手机号或座机号"),
+    # Seed 01 lines 144–148 lists both among the fields to upload (需上传字段): required.
+    FieldSpec("address", "联系地址", 100, note="现居住地址"),
+    FieldSpec("postcode", "联系邮编", 6, note="6 位数字"),
+    FieldSpec("phone", "联系电话", 20, note="手机号或带区号的座机号；学生的验证码只能发送到手机号"),
     FieldSpec("willingness", "参保意愿", 1, codes=WILLINGNESS),
 )
 FIELD_BY_ATTRIBUTE = {spec.attribute: spec for spec in FIELDS}
 HEADERS = tuple(spec.header for spec in FIELDS)
 DATE_ATTRIBUTES = ("birth_date", "registration_date")
 
-# Columns this portal adds to its own error workbook; a re-uploaded error workbook is accepted.
-IGNORED_HEADERS = ("错误说明",)
+# Columns this portal adds to its own error workbook (a re-uploaded error workbook is accepted),
+# and the row-number column real rosters start with (seed 01's own lists begin with 序号).
+IGNORED_HEADERS = ("错误说明", "序号")
+
+# What people type instead of a code, when it can mean only one code (seed 01 template notes).
+# The code lists' own labels are accepted too; anything else is refused with the codes named.
+CODE_ALIASES: dict[str, dict[str, str]] = {
+    "id_type": {
+        "身份证": "1",
+        "二代身份证": "1",
+        "港澳通行证": "3",
+        "回乡证": "3",
+        "台湾通行证": "6",
+        "居住证": "7",
+        "其他": "9",
+    },
+    "sex": {"男性": "1", "女性": "2"},
+    "education": {
+        "本科生": "1",
+        "大专": "2",
+        "高职生": "3",
+        "硕士": "4",
+        "博士": "4",
+        "硕士研究生": "4",
+        "博士研究生": "4",
+    },
+    "status": {"在校": "00", "正常": "00", "其他休学": "02"},
+    "willingness": {"是": "1", "愿意": "1", "否": "0", "不愿意": "0"},
+}
 
 
 # --- normalisation of messy cells -----------------------------------------------------------
@@ -116,6 +146,9 @@ _DIGIT_FIELDS = frozenset(
         "willingness",
     }
 )
+# A number cell holds digits exactly up to 15 significant digits (Excel's precision): a short
+# document number typed into a number cell is exact; an 18-digit ID has lost its last digits.
+EXACT_NUMBER_LIMIT = 10**15
 
 
 def normalize_text(value: object) -> str:
@@ -144,37 +177,136 @@ def normalize_id_number(value: object) -> str:
     return _WHITESPACE.sub("", normalize_text(value)).upper()
 
 
+# The middle dots of minority and foreign names, as rosters and phones write them (domain.md §4):
+# · U+00B7, • U+2022, ・ U+30FB (and its half-width U+FF65), ． U+FF0E (NFKC: "."), ‧ U+2027,
+# ∙ U+2219, ⋅ U+22C5, · U+0387. A name may carry any of them, or none.
+_NAME_DOTS = dict.fromkeys(map(ord, "\u00b7\u2022\u30fb\uff65.\u2027\u2219\u22c5\u0387"), None)
+
+
+def name_key(value: object) -> str:
+    """A name as compared, not as stored: case, full-width letters and digits, spaces and the
+    middle dots make no difference ("阿依古丽·买买提" = "阿依古丽•买买提" = "阿依古丽买买提")."""
+    text = unicodedata.normalize("NFKC", str(value or "")).casefold()
+    return _WHITESPACE.sub("", text.translate(_INVISIBLE).translate(_NAME_DOTS))
+
+
+def same_name(first: object, second: object) -> bool:
+    return name_key(first) == name_key(second)
+
+
+# A header as filers mark it: "*姓名", "姓名（必填）" and "姓 名" are the header 姓名.
+_HEADER_MARKS = re.compile(r"^\*+|\*+$|[(（](?:必填|选填|可选)[)）]$")
+
+
 def normalize_header(value: object) -> str:
-    """Headers that differ only by spaces or full-width characters are the same header."""
-    return _WHITESPACE.sub("", normalize_text(value))
+    """Headers that differ only by spaces, full-width characters or required marks are one."""
+    return _HEADER_MARKS.sub("", _WHITESPACE.sub("", normalize_text(value)))
 
 
-def _normalize_field(attribute: str, raw: object) -> str:
+def _code_labels(attribute: str) -> dict[str, str]:
+    """Every label that means one code of the field: the list's own, then the aliases."""
+    codes = FIELD_BY_ATTRIBUTE[attribute].codes or {}
+    labels = {label: code for code, label in codes.items()}
+    labels |= {f"{code}{label}": code for code, label in codes.items()}  # "4 研究生", "4-研究生"
+    return labels | CODE_ALIASES.get(attribute, {})
+
+
+_CODE_LABEL_SEPARATORS = re.compile(r"[\s\-:：、.()（）]+")
+
+
+def code_for_label(attribute: str, text: str) -> str | None:
+    """The code a typed label means ("研究生" → "4", "4 研究生" → "4"), or None."""
+    return _CODE_LABELS[attribute].get(_CODE_LABEL_SEPARATORS.sub("", text))
+
+
+def _normalize_code(text: str, attribute: str) -> str:
+    if attribute == "status" and len(text) == 1 and text.isdigit():
+        return "0" + text  # a spreadsheet turned 01 into 1; 10 never loses a digit
+    if text in (FIELD_BY_ATTRIBUTE[attribute].codes or {}):
+        return text
+    return code_for_label(attribute, text) or text
+
+
+def _normalize_date(text: str) -> str:
+    if len(text) == 8 and text.isdigit():
+        return text
+    match = _DATE_TEXT.match(text)
+    if match:
+        year, month, day = match.groups()
+        return f"{year}{int(month):02d}{int(day):02d}"
+    return text
+
+
+_PHONE_SEPARATORS = re.compile(r"[\s\-()—–]+")
+_AREA_CODE = re.compile(r"^(010|02\d|0[3-9]\d\d)(\d{7,8})$")
+
+
+def normalize_phone(text: str) -> str:
+    """A phone as stored: a mobile as its 11 digits, a landline as 区号-号码.
+
+    Spaces, dashes, brackets and a +86 / 0086 / 86 country code are what people type around the
+    same number: "+86 139-1234-5678" and "(021) 6234 5678" are 13912345678 and 021-62345678.
+    Other countries keep their code: +852-91234567.
+    """
+    if len(text) == 11 and _MOBILE.match(text):
+        return text
+    compact = _PHONE_SEPARATORS.sub("", text)
+    for prefix in ("+86", "0086"):
+        if compact.startswith(prefix):
+            national = compact[len(prefix) :]
+            # A mobile keeps its 11 digits; a landline gets back its trunk 0 (+86 21 … → 021…).
+            compact = national if _MOBILE.match(national) else "0" + national.lstrip("0")
+            break
+    else:
+        if compact.startswith("86") and _MOBILE.match(compact[2:]):
+            compact = compact[2:]
+        elif compact.startswith("+"):
+            country, number = _split_country_code(text)
+            return f"+{country}-{number}" if country else compact
+    if match := _AREA_CODE.match(compact):
+        return f"{match.group(1)}-{match.group(2)}"
+    return compact
+
+
+def _split_country_code(text: str) -> tuple[str, str]:
+    """ "+852 9123 4567" → ("852", "91234567"): the code is what precedes the first separator."""
+    match = re.match(r"^\+(\d{1,4})[\s\-()]+(.+)$", text.strip())
+    if not match:
+        return "", ""
+    return match.group(1), _PHONE_SEPARATORS.sub("", match.group(2))
+
+
+_ZERO_PADDED = frozenset({"postcode", "campus_code"})
+# Field-specific normalisation, after the common one (normalize_text).
+_NORMALIZERS: dict[str, Callable[[str], str]] = {
+    "id_type": lambda text: _normalize_code(text, "id_type"),
+    "id_number": lambda text: _WHITESPACE.sub("", text).upper(),
+    "birth_date": _normalize_date,
+    "sex": lambda text: _normalize_code(text, "sex"),
+    "education": lambda text: _normalize_code(text, "education"),
+    "registration_date": _normalize_date,
+    "status": lambda text: _normalize_code(text, "status"),
+    "postcode": lambda text: text if text.isdigit() else _WHITESPACE.sub("", text),
+    "phone": normalize_phone,
+    "willingness": lambda text: _normalize_code(text, "willingness"),
+}
+
+
+def normalize_cell(attribute: str, raw: object) -> str:
+    """One cell of one field as the portal stores it (text)."""
     text = normalize_text(raw)
     if not text:
         return text
-    if attribute in _DIGIT_FIELDS:
+    if attribute in _DIGIT_FIELDS and "." in text:
         match = _INTEGRAL_FLOAT_TEXT.match(text)
         if match:
             text = match.group(1)
-    if attribute in DATE_ATTRIBUTES:
-        match = _DATE_TEXT.match(text)
-        if match:
-            year, month, day = match.groups()
-            text = f"{year}{int(month):02d}{int(day):02d}"
-    elif attribute == "id_number":
-        text = normalize_id_number(text)
-    elif attribute == "status" and len(text) == 1 and text.isdigit():
-        text = "0" + text  # a spreadsheet turned 01 into 1; 10 never loses a digit
-    elif attribute in {"postcode", "campus_code"} and isinstance(raw, int | float):
+    if attribute in _ZERO_PADDED and isinstance(raw, int | float):
         text = text.zfill(6)  # numeric cells lose leading zeros
-    elif attribute == "phone":
-        text = _WHITESPACE.sub("", text)
-        if text.startswith("+86"):
-            national = text[3:].lstrip("-")
-            # A mobile keeps its 11 digits; a landline gets back its trunk 0 (+86 21 … → 021…).
-            text = national if _MOBILE.match(national) else "0" + national
-    return text
+    if text in _ALREADY_CLEAN.get(attribute, ()):
+        return text  # the common case: a code as the template asks for it
+    normalizer = _NORMALIZERS.get(attribute)
+    return normalizer(text) if normalizer else text
 
 
 # --- results ---------------------------------------------------------------------------------
@@ -208,13 +340,15 @@ class RowOutcome:
 
 @dataclass(frozen=True)
 class RowContext:
-    """What a row is checked against: the school being filed and what the filer may file."""
+    """What a row is checked against: the school being filed, what the filer may file, and the
+    city's own formats (the travel-permit prefixes its insurance system requires, if any)."""
 
     school_code: str
     enrollment_year: int
     school_campuses: frozenset[str]
     fileable_campuses: frozenset[str]
     today: dt.date
+    permit_prefixes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 # --- single-value rules ----------------------------------------------------------------------
@@ -222,16 +356,32 @@ class RowContext:
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK_CHARS = "10X98765432"
 _ID18 = re.compile(r"^\d{17}[\dX]$")
-_PASSPORT = re.compile(r"^[A-Z]{3}0[A-Z0-9]{4,26}$")
-_HK_MACAO_PERMIT = re.compile(r"^(HKG|MAC)0[A-Z0-9()]{5,26}$")
-_TAIWAN_PERMIT = re.compile(r"^TWN0[A-Z0-9()]{5,26}$")
+# Country code (3 upper-case letters, ZZZ when unknown) + 0 + the passport number, whose
+# brackets are half-width (seed 01, template notes).
+_PASSPORT = re.compile(r"^[A-Z]{3}0[A-Z0-9()]{4,26}$")
+_PERMIT = re.compile(r"^[A-Z0-9()]{5,30}$")
 _OTHER_ID = re.compile(r"^[A-Z0-9()\-]{4,30}$")
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
-_LANDLINE = re.compile(r"^(0\d{2,3}-?)?\d{7,8}(-\d{1,6})?$")
+_LANDLINE = re.compile(r"^(0\d{2,3}-)?[1-9]\d{6,7}$")
 _INTERNATIONAL = re.compile(r"^\+\d{1,4}-?\d{5,14}$")
 _POSTCODE = re.compile(r"^\d{6}$")
 _CAMPUS_CODE = re.compile(r"^\d{6}$")
 _YYYYMMDD = re.compile(r"^\d{8}$")
+
+CHINA = "CHN"
+UNKNOWN_NATIONALITY = "ZZZ"
+# Seed 01 Q14 / seed 03 Q4: holders of these may be unable to claim the e-voucher (医保码) and
+# are told to get a 医保卡 at a service office; 1 and 7 can claim it.
+E_VOUCHER_ID_TYPES = frozenset({ID_TYPE_RESIDENT_CARD, ID_TYPE_RESIDENCE_PERMIT})
+# Seed 03 Q4: Hong Kong, Macao and Taiwan students should file with the residence permit (7).
+TRAVEL_PERMIT_ID_TYPES = frozenset(
+    {ID_TYPE_HK_MACAO_PERMIT, ID_TYPE_TAIWAN_COMPATRIOT, ID_TYPE_TAIWAN_PERMIT}
+)
+RESIDENCE_PERMIT_HINT = (
+    "港澳台同学建议使用港澳台居民居住证（18 位，证件类型 7）办理参保确认："
+    "用居住证参保的一般均可申领医保电子凭证。已办理居住证的，请联系院校把证件类型改为 7、"
+    "证件号码改为居住证号码"
+)
 
 
 def id_check_character(first_17_digits: str) -> str:
@@ -242,6 +392,7 @@ def id_check_character(first_17_digits: str) -> str:
     return _ID_CHECK_CHARS[total % 11]
 
 
+@functools.lru_cache(maxsize=8192)  # a roster repeats a few hundred dates thousands of times
 def parse_yyyymmdd(text: str) -> dt.date | None:
     if not _YYYYMMDD.match(text):
         return None
@@ -267,8 +418,24 @@ def _check_18_character_id(id_number: str, id_type_label: str) -> str | None:
     return None
 
 
-def check_id_number(id_type: str, id_number: str) -> str | None:
-    """The message for an ID number that does not fit its type, or None when it fits."""
+def _check_permit(id_type: str, id_number: str, prefixes: tuple[str, ...]) -> str | None:
+    label = ID_TYPES[id_type]
+    if prefixes and not id_number.startswith(prefixes):
+        shown = " 或 ".join(prefixes)
+        return f"{label}号码在本市应写成 {shown} 加证件号码（例如 {prefixes[0]}12345678），请按此格式填写"
+    if not _PERMIT.match(id_number):
+        return f"{label}号码只能包含字母、数字和半角括号，长度 5–30 位，请核对"
+    return None
+
+
+def check_id_number(
+    id_type: str, id_number: str, permit_prefixes: Mapping[str, tuple[str, ...]] | None = None
+) -> str | None:
+    """The message for an ID number that does not fit its type, or None when it fits.
+
+    Travel permits (3, 4, 6) follow the city's format when it prescribes one (permit_prefixes:
+    Hangzhou writes HKG0…, MAC0…, TWN0…); Shanghai's template prescribes none.
+    """
     if _SCIENTIFIC.match(id_number):
         return "证件号码被写成了科学计数法，已丢失位数。请将该列设为“文本”格式后重新输入完整号码"
     if id_type == ID_TYPE_RESIDENT_CARD:
@@ -281,20 +448,39 @@ def check_id_number(id_type: str, id_number: str) -> str | None:
         if not _PASSPORT.match(id_number):
             return (
                 "护照号码应为“国家代码（3 位大写字母，国籍不详填 ZZZ）+ 0 + 护照号”，"
-                "例如 USA0123456789，请按此格式填写"
+                "例如 CHN0E12345678（括号用半角），请按此格式填写"
             )
         return None
-    if id_type == ID_TYPE_HK_MACAO_PERMIT:
-        if not _HK_MACAO_PERMIT.match(id_number):
-            return "港澳居民来往内地通行证号码应为 HKG0 或 MAC0 加通行证号码，例如 HKG0H12345678"
-        return None
-    if id_type == ID_TYPE_TAIWAN_PERMIT:
-        if not _TAIWAN_PERMIT.match(id_number):
-            return "台湾居民来往大陆通行证号码应为 TWN0 加通行证号码，例如 TWN012345678"
-        return None
+    if id_type in TRAVEL_PERMIT_ID_TYPES:
+        return _check_permit(id_type, id_number, tuple((permit_prefixes or {}).get(id_type, ())))
     if not _OTHER_ID.match(id_number):
         return "证件号码只能包含字母、数字、半角括号和连字符，长度 4–30 位，请核对"
     return None
+
+
+def passport_country(id_type: str, id_number: str) -> str | None:
+    """The country code a passport number starts with (None for other documents)."""
+    if id_type != ID_TYPE_PASSPORT or not _PASSPORT.match(id_number):
+        return None
+    return id_number[:3]
+
+
+def ineligibility(id_type: str, id_number: str) -> str | None:
+    """Why a freshman is outside the new-student scheme, or None (seed 03 lines 85–89).
+
+    Foreign students (外国留学生) are excluded. The portal can tell only one case for sure: a
+    passport whose country code is neither CHN (a Chinese citizen) nor ZZZ (nationality unknown:
+    the school must check, the portal cannot). Other documents (travel permits, 台胞证, 侨胞证)
+    belong to Chinese citizens.
+    """
+    country = passport_country(id_type, id_number)
+    if country is None or country in {CHINA, UNKNOWN_NATIONALITY}:
+        return None
+    return (
+        f"护照国家代码为 {country}（不是 CHN），属于外国留学生。外国留学生不属于本市大学生"
+        "居民医保新生参保范围，不能参保确认，请从名单中删除这一行；如学生实为中国公民，"
+        "请改用其中国证件办理"
+    )
 
 
 def identify_id_problem(id_number: str) -> str | None:
@@ -315,113 +501,63 @@ def identify_id_problem(id_number: str) -> str | None:
     return None
 
 
+def is_mobile(phone: str) -> bool:
+    """Whether a stored phone can receive a text message (a one-time code): a mainland mobile,
+    or a number abroad in international form (students from Hong Kong, Macao, Taiwan)."""
+    return bool(_MOBILE.match(phone) or _INTERNATIONAL.match(phone))
+
+
+MOBILE_PATTERN = _MOBILE.pattern
+NO_CODE_NOTE = "联系电话不是手机号，学生收不到验证码：请改为学生本人的手机号"
+
+
+def record_notes(id_type: str, id_number: str, phone: str) -> list[str]:
+    """What a school should know about a stored record before its student tries to confirm."""
+    notes = []
+    if not is_mobile(phone):
+        notes.append(NO_CODE_NOTE)
+    if problem := ineligibility(id_type, id_number):
+        notes.append(problem.split("。", 1)[0] + "，不能参保确认")
+    if id_type in TRAVEL_PERMIT_ID_TYPES:
+        notes.append("建议改用港澳台居民居住证（证件类型 7）")
+    return notes
+
+
 def check_phone(phone: str) -> str | None:
-    if _MOBILE.match(phone) or _LANDLINE.match(phone) or _INTERNATIONAL.match(phone):
+    if is_mobile(phone) or _LANDLINE.match(phone):
         return None
     return "联系电话应为 11 位手机号或带区号的座机号（如 021-12345678），请核对"
 
 
-# --- the row ---------------------------------------------------------------------------------
+def _check_postcode(postcode: str, context: RowContext) -> str | None:
+    if not _POSTCODE.match(postcode):
+        return "联系邮编应为 6 位数字，请核对"
+    return None
 
 
-def validate_row(raw: Mapping[str, object], context: RowContext) -> RowOutcome:
-    """Normalise and check one roster row, keyed by attribute name (see FIELDS).
+def _check_birth_date(text: str, context: RowContext) -> str | None:
+    birth_date = parse_yyyymmdd(text)
+    if birth_date is None:
+        return _DATE_FORMAT.format(header="出生日期")
+    if birth_date > context.today or birth_date.year < 1900:
+        return "出生日期不在合理范围内，请核对"
+    return None
 
-    Returns the cleaned values (text, with the two dates as `datetime.date`) and every
-    problem found, one per column at most.
-    """
-    values: dict[str, object] = {}
-    errors: dict[str, str] = {}
 
-    for spec in FIELDS:
-        text = _normalize_field(spec.attribute, raw.get(spec.attribute))
-        values[spec.attribute] = text
-        if not text:
-            if spec.required:
-                errors[spec.attribute] = f"{spec.header}不能为空，请填写"
-            continue
-        if len(text) > spec.width:
-            errors[spec.attribute] = (
-                f"{spec.header}最长 {spec.width} 个字符，当前 {len(text)} 个，请缩短"
-            )
-            continue
-        if spec.codes is not None and text not in spec.codes:
-            allowed = "、".join(f"{code} {label}" for code, label in spec.codes.items())
-            errors[spec.attribute] = f"{spec.header}只能填代码：{allowed}"
-
-    id_raw = raw.get("id_number")
-    if isinstance(id_raw, int | float) and not isinstance(id_raw, bool):
-        errors["id_number"] = (
-            "证件号码是数字格式的单元格，Excel 已把长号码截断，无法还原。"
-            "请将该列设为“文本”格式后重新输入完整号码"
+def _check_registration_date(text: str, context: RowContext) -> str | None:
+    registration_date = parse_yyyymmdd(text)
+    if registration_date is None:
+        return _DATE_FORMAT.format(header="报到注册日期")
+    first, last = registration_window(context.enrollment_year)
+    if not first <= registration_date <= last:
+        return (
+            f"报到注册日期只能在 {context.enrollment_year} 年 8 月 1 日至 12 月 31 日之间"
+            f"（{first:%Y%m%d}–{last:%Y%m%d}），请核对"
         )
+    return None
 
-    id_type = values["id_type"]
-    id_number = values["id_number"]
-    if id_number and "id_number" not in errors and "id_type" not in errors:
-        message = check_id_number(id_type, id_number)
-        if message:
-            errors["id_number"] = message
 
-    id_is_usable = id_type in ID_TYPES_WITH_BIRTH_DATE and id_number and "id_number" not in errors
-
-    for attribute in DATE_ATTRIBUTES:
-        text = values[attribute]
-        if not text or attribute in errors:
-            values[attribute] = None
-            continue
-        parsed = parse_yyyymmdd(text)
-        if parsed is None:
-            header = FIELD_BY_ATTRIBUTE[attribute].header
-            errors[attribute] = f"{header}应为 8 位日期 YYYYMMDD（如 20250901），且须是真实日期"
-        values[attribute] = parsed
-
-    birth_date = values["birth_date"]
-    if birth_date is not None:
-        if birth_date > context.today or birth_date.year < 1900:
-            errors["birth_date"] = "出生日期不在合理范围内，请核对"
-        elif id_is_usable and birth_date != parse_yyyymmdd(id_number[6:14]):
-            errors["birth_date"] = "出生日期与证件号码中的出生日期（第 7–14 位）不一致，请核对"
-
-    registration_date = values["registration_date"]
-    if registration_date is not None:
-        first, last = registration_window(context.enrollment_year)
-        if not first <= registration_date <= last:
-            errors["registration_date"] = (
-                f"报到注册日期只能在 {context.enrollment_year} 年 8 月 1 日至 12 月 31 日之间"
-                f"（{first:%Y%m%d}–{last:%Y%m%d}），请核对"
-            )
-
-    sex = values["sex"]
-    if id_is_usable and sex in SEXES and "sex" not in errors:
-        sex_in_id = "1" if int(id_number[16]) % 2 == 1 else "2"
-        if sex != sex_in_id:
-            errors["sex"] = (
-                "性别与证件号码第 17 位不一致（奇数为男 1，偶数为女 2），请核对性别或证件号码"
-            )
-
-    campus_code = values["campus_code"]
-    if campus_code and "campus_code" not in errors:
-        message = _check_campus(campus_code, context)
-        if message:
-            errors["campus_code"] = message
-
-    postcode = values["postcode"]
-    if postcode and "postcode" not in errors and not _POSTCODE.match(postcode):
-        errors["postcode"] = "联系邮编应为 6 位数字，请核对"
-
-    phone = values["phone"]
-    if phone and "phone" not in errors:
-        message = check_phone(phone)
-        if message:
-            errors["phone"] = message
-
-    ordered = [
-        FieldError(FIELD_BY_ATTRIBUTE[spec.attribute].header, errors[spec.attribute])
-        for spec in FIELDS
-        if spec.attribute in errors
-    ]
-    return RowOutcome(values=values, errors=ordered)
+_DATE_FORMAT = "{header}应为 8 位日期 YYYYMMDD（如 20250901），且须是真实日期"
 
 
 def _check_campus(campus_code: str, context: RowContext) -> str | None:
@@ -440,6 +576,158 @@ def _check_campus(campus_code: str, context: RowContext) -> str | None:
     if campus_code not in context.fileable_campuses:
         return f"您不是校区 {campus_code} 的指定人员或备选经办人员，不能为该校区上传，请联系该校区的指定人员"
     return None
+
+
+def _code_message(spec: FieldSpec, text: str) -> str:
+    """A value that is not one of the field's codes: name the codes, and the one it resembles."""
+    allowed = "、".join(f"{code} {label}" for code, label in spec.codes.items())
+    if text.isascii():  # a wrong code, not a label
+        return f"{spec.header}只能填代码：{allowed}"
+    labels = {
+        **{label: code for code, label in spec.codes.items()},
+        **CODE_ALIASES.get(spec.attribute, {}),
+    }
+    close = sorted(
+        {code for label, code in labels.items() if label in text or text in label},
+        key=list(spec.codes).index,
+    )
+    if close:
+        codes = "或".join(f"代码 {code}（{spec.codes[code]}）" for code in close)
+        return f"{spec.header}请填写{codes}，不要填写“{text}”"
+    return f"{spec.header}请填写代码（{allowed}），不要填写“{text}”"
+
+
+# --- the row: a table of checks ---------------------------------------------------------------
+#
+# Each field is normalised (normalize_cell) and then checked on its own: required, its code list,
+# its width, and its own format (FIELD_CHECKS). Rules that look at several fields follow
+# (ROW_CHECKS), each skipped when a field it reads already has an error. A row has at most one
+# error per column: the first found.
+
+FIELD_CHECKS: dict[str, Callable[[str, RowContext], str | None]] = {
+    "birth_date": _check_birth_date,
+    "campus_code": _check_campus,
+    "registration_date": _check_registration_date,
+    "postcode": _check_postcode,
+    "phone": lambda phone, context: check_phone(phone),
+}
+
+
+@dataclass(frozen=True)
+class _Row:
+    """What a cross-field check reads: the raw cells, the cleaned text, and the errors so far."""
+
+    raw: Mapping[str, object]
+    values: Mapping[str, str]
+    errors: Mapping[str, str]
+    context: RowContext
+
+    def usable(self, *attributes: str) -> bool:
+        for attribute in attributes:
+            if not self.values[attribute] or attribute in self.errors:
+                return False
+        return True
+
+    @property
+    def id_with_birth_date(self) -> bool:
+        return self.usable("id_type", "id_number") and (
+            self.values["id_type"] in ID_TYPES_WITH_BIRTH_DATE
+        )
+
+
+def _numeric_id_cell(row: _Row) -> str | None:
+    cell = row.raw.get("id_number")
+    if isinstance(cell, bool) or not isinstance(cell, int | float):
+        return None
+    if isinstance(cell, float) and not cell.is_integer():
+        return "证件号码是带小数的数字格式单元格，请将该列设为“文本”格式后重新输入"
+    if abs(cell) < EXACT_NUMBER_LIMIT and row.values["id_type"] not in ID_TYPES_WITH_BIRTH_DATE:
+        return None  # a short document number, held exactly
+    return (
+        "证件号码是数字格式的单元格，Excel 已把长号码截断，无法还原。"
+        "请将该列设为“文本”格式后重新输入完整号码"
+    )
+
+
+def _id_fits_its_type(row: _Row) -> str | None:
+    if not row.usable("id_type", "id_number"):
+        return None
+    id_type, id_number = row.values["id_type"], row.values["id_number"]
+    return check_id_number(id_type, id_number, row.context.permit_prefixes)
+
+
+def _eligible(row: _Row) -> str | None:
+    if not row.usable("id_type", "id_number"):
+        return None
+    return ineligibility(row.values["id_type"], row.values["id_number"])
+
+
+def _birth_date_matches_id(row: _Row) -> str | None:
+    if not row.id_with_birth_date or not row.usable("birth_date"):
+        return None
+    if row.values["birth_date"] != row.values["id_number"][6:14]:
+        return "出生日期与证件号码中的出生日期（第 7–14 位）不一致，请核对"
+    return None
+
+
+def _sex_matches_id(row: _Row) -> str | None:
+    if not row.id_with_birth_date or not row.usable("sex"):
+        return None
+    sex_in_id = "1" if int(row.values["id_number"][16]) % 2 == 1 else "2"
+    if row.values["sex"] != sex_in_id:
+        return "性别与证件号码第 17 位不一致（奇数为男 1，偶数为女 2），请核对性别或证件号码"
+    return None
+
+
+ROW_CHECKS: tuple[tuple[str, Callable[[_Row], str | None]], ...] = (
+    ("id_number", _numeric_id_cell),
+    ("id_number", _id_fits_its_type),
+    ("id_number", _eligible),
+    ("birth_date", _birth_date_matches_id),
+    ("sex", _sex_matches_id),
+)
+
+
+def _field_error(spec: FieldSpec, text: str, context: RowContext) -> str | None:
+    if not text:
+        return f"{spec.header}不能为空，请填写" if spec.required else None
+    if spec.codes is not None and text not in spec.codes:
+        return _code_message(spec, text)
+    if len(text) > spec.width:
+        return f"{spec.header}最长 {spec.width} 个字符，当前 {len(text)} 个，请缩短"
+    check = FIELD_CHECKS.get(spec.attribute)
+    return check(text, context) if check else None
+
+
+def validate_row(raw: Mapping[str, object], context: RowContext) -> RowOutcome:
+    """Normalise and check one roster row, keyed by attribute name (see FIELDS).
+
+    Returns the cleaned values (text, with the two dates as `datetime.date`) and every
+    problem found, one per column at most.
+    """
+    values: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    for spec in FIELDS:
+        text = values[spec.attribute] = normalize_cell(spec.attribute, raw.get(spec.attribute))
+        if message := _field_error(spec, text, context):
+            errors[spec.attribute] = message
+    row = _Row(raw, values, errors, context)  # sees the errors as the checks add them
+    for attribute, check in ROW_CHECKS:
+        if attribute not in errors and (message := check(row)):
+            errors[attribute] = message
+    cleaned: dict[str, object] = dict(values)
+    for attribute in DATE_ATTRIBUTES:
+        cleaned[attribute] = None if attribute in errors else parse_yyyymmdd(values[attribute])
+    ordered = [
+        FieldError(spec.header, errors[spec.attribute])
+        for spec in FIELDS
+        if spec.attribute in errors
+    ]
+    return RowOutcome(values=cleaned, errors=ordered)
+
+
+_CODE_LABELS = {spec.attribute: _code_labels(spec.attribute) for spec in FIELDS if spec.codes}
+_ALREADY_CLEAN = {spec.attribute: frozenset(spec.codes) for spec in FIELDS if spec.codes}
 
 
 # --- rules across rows -----------------------------------------------------------------------

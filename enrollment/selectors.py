@@ -5,13 +5,15 @@ from __future__ import annotations
 from django.db.models import Count, Q, QuerySet
 
 from enrollment.models import HEAVY_UPLOAD_FIELDS, RosterUpload, StudentRecord
-from enrollment.rules import normalize_id_number, normalize_text
+from enrollment.rules import MOBILE_PATTERN, normalize_id_number, normalize_text
 from schools.models import Campus, User
-from schools.scoping import campuses_fileable_by
+from schools.scoping import campuses_fileable_by, campuses_visible_to
 
 
 def records_visible_to(user: User) -> QuerySet[StudentRecord]:
-    return StudentRecord.objects.filter(campus__in=campuses_fileable_by(user))
+    """The records a user may see, correct and confirm (a deregistered or merged school's too,
+    for its districts' handlers and the city); uploads and deletions use the fileable scope."""
+    return StudentRecord.objects.filter(campus__in=campuses_visible_to(user))
 
 
 def records_search(records: QuerySet[StudentRecord], query: str) -> QuerySet[StudentRecord]:
@@ -23,6 +25,11 @@ def records_search(records: QuerySet[StudentRecord], query: str) -> QuerySet[Stu
     return records.filter(
         Q(name__contains=query) | Q(id_number=compact) | Q(student_number__iexact=compact)
     )
+
+
+def records_without_mobile(records: QuerySet[StudentRecord]) -> QuerySet[StudentRecord]:
+    """Records whose phone cannot receive a one-time code (`rules.is_mobile`: a landline)."""
+    return records.exclude(phone__regex=MOBILE_PATTERN).exclude(phone__startswith="+")
 
 
 def uploads_visible_to(user: User) -> QuerySet[RosterUpload]:

@@ -333,8 +333,12 @@ class RecordRejected(Exception):
         self.errors = errors
 
 
-def record_context(*, user: User, school: School, year: int) -> rules.RowContext:
-    return importer.row_context(school=school, year=year, user=user, today=timezone.localdate())
+def record_context(
+    *, user: User, school: School, year: int, correcting: bool = False
+) -> rules.RowContext:
+    return importer.row_context(
+        school=school, year=year, user=user, today=timezone.localdate(), correcting=correcting
+    )
 
 
 def record_save(
@@ -346,7 +350,8 @@ def record_save(
     record: StudentRecord | None = None,
 ) -> StudentRecord:
     """Add or edit one record through the same rules as the upload; raise RecordRejected."""
-    outcome = rules.validate_row(raw, record_context(user=user, school=school, year=year))
+    context = record_context(user=user, school=school, year=year, correcting=record is not None)
+    outcome = rules.validate_row(raw, context)
     errors = list(outcome.errors)
     if outcome.is_valid:
         errors += _uniqueness_errors(

@@ -17,7 +17,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audit.services import Action, audit_record
-from enrollment import selectors, services, workbooks
+from enrollment import rules, selectors, services, workbooks
 from enrollment.forms import (
     RecordSearchForm,
     RosterUploadForm,
@@ -26,7 +26,12 @@ from enrollment.forms import (
 )
 from enrollment.models import RosterUpload, StudentRecord
 from schools.models import School
-from schools.scoping import campuses_fileable_by, schools_fileable_by
+from schools.scoping import (
+    campuses_fileable_by,
+    campuses_visible_to,
+    schools_fileable_by,
+    schools_visible_to,
+)
 from security.searches import search_from, search_redirect
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -183,7 +188,7 @@ def upload_commit(request: HttpRequest, upload_id: str) -> HttpResponse:
 # --- records ---------------------------------------------------------------------------------
 
 
-RECORD_SEARCH_FIELDS = ("q", "school", "year")
+RECORD_SEARCH_FIELDS = ("q", "school", "year", "no_mobile")
 
 
 @login_required
@@ -192,7 +197,7 @@ def record_list(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":  # a search by ID number or name stays out of the URL
         return search_redirect(request, page="records", fields=RECORD_SEARCH_FIELDS)
     search = search_from(request, page="records")
-    schools = schools_fileable_by(request.user)
+    schools = schools_visible_to(request.user)
     form = RecordSearchForm(search.data, schools=schools)
     records = selectors.records_visible_to(request.user).select_related("campus", "school")
     year = current_enrollment_year()
@@ -201,6 +206,8 @@ def record_list(request: HttpRequest) -> HttpResponse:
         if form.cleaned_data.get("school"):
             records = records.filter(school=form.cleaned_data["school"])
         records = selectors.records_search(records, form.cleaned_data.get("q", ""))
+        if form.cleaned_data.get("no_mobile"):
+            records = selectors.records_without_mobile(records)
     records = records.filter(enrollment_year=year).order_by(
         "school__code", "campus_code", "student_number"
     )
@@ -218,6 +225,10 @@ def record_list(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "page": page,
+            "rows": [
+                (record, rules.record_notes(record.id_type, record.id_number, record.phone))
+                for record in page
+            ],
             "query": search.query,
             "expired": search.expired,
             "year": year,
@@ -228,7 +239,9 @@ def record_list(request: HttpRequest) -> HttpResponse:
 def _record_form_page(
     request: HttpRequest, *, record: StudentRecord | None, school: School | None
 ) -> HttpResponse:
-    campuses = campuses_fileable_by(request.user)
+    # A new record goes to a campus the user files for; a correction stays within what they see.
+    scope = campuses_fileable_by if record is None else campuses_visible_to
+    campuses = scope(request.user)
     if school is not None:
         campuses = campuses.filter(school=school)
     campus_codes = list(campuses.values_list("code", flat=True))

@@ -85,6 +85,36 @@ def build_template(*, campus_codes: Iterable[str] = ()) -> bytes:
     return save(workbook)
 
 
+def build_id_list_template() -> bytes:
+    """The ID list for confirming on students' behalf: 证件号码 and 姓名, both text columns.
+
+    The ID column is text on the column and its first rows, so that Excel keeps an 18-digit
+    number as typed instead of rounding it to 15 significant digits.
+    """
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = "代确认名单"
+    headers = ["证件号码", "姓名"]
+    notes = [
+        "证件号码：文本格式，按学生纸质承诺书填写完整号码",
+        "姓名：与院校名单一致；填写后会与名单核对，不一致的不代确认",
+    ]
+    sheet.append(headers)
+    sheet.freeze_panes = "A2"
+    for index, (letter, width) in enumerate((("A", 24), ("B", 14)), start=1):
+        cell = sheet.cell(row=1, column=index)
+        make_inert(cell)
+        cell.font = _BOLD
+        cell.fill = _HEADER_FILL
+        cell.comment = Comment(notes[index - 1], "医保新生申报")
+        column = sheet.column_dimensions[letter]
+        column.width = width
+        column.number_format = TEXT_FORMAT
+        for row in range(1, TEMPLATE_DATA_ROWS + 2):
+            sheet.cell(row=row, column=index).number_format = TEXT_FORMAT
+    return save(workbook)
+
+
 def _codes_line(spec: rules.FieldSpec, codes: list[str]) -> str:
     if spec.codes:
         return "；".join(f"{code} {spec.codes[code]}" for code in codes)

@@ -38,7 +38,7 @@ def readiness(*, now: dt.datetime | None = None) -> dict:
                 with connection.cursor() as cursor:
                     cursor.execute(f"SET LOCAL statement_timeout = {DATABASE_STATEMENT_TIMEOUT_MS}")
             heartbeats = _heartbeats()
-            waiting = _oldest_waiting()
+            waiting = _oldest_waiting(now)
     except DatabaseError:
         # Without the database nothing else can be read: beat and queues stay unknown.
         checks["database"] = {"ok": False}
@@ -93,14 +93,30 @@ def _heartbeats() -> dict[str, dt.datetime]:
     return {names[name]: beat_at for name, beat_at in rows}
 
 
-def _oldest_waiting() -> dict[str, tuple[dt.datetime | None, dt.timedelta]]:
-    """Per queue: since when its oldest unfinished work waits, and how long it may wait."""
-    application = (
+def _oldest_waiting(now: dt.datetime) -> dict[str, tuple[dt.datetime | None, dt.timedelta]]:
+    """Per queue: since when its oldest unfinished work waits, and how long it may wait.
+
+    A waiting-period application is not late work while its account's day lies ahead (seed 03:
+    the account comes the day after the period ends); from the start of that day it is.
+    """
+    pending = (
         Application.objects.filter(state=Application.State.PENDING)
         .order_by("submitted_at")
         .values_list("submitted_at", "policy_year__promised_minutes")
         .first()
     )
+    due = (
+        Application.objects.filter(
+            state=Application.State.WAITING, account_on__lte=timezone.localdate(now)
+        )
+        .order_by("account_on")
+        .values_list("account_on", "policy_year__promised_minutes")
+        .first()
+    )
+    if due is not None:
+        day, minutes = due
+        due = (timezone.make_aware(dt.datetime.combine(day, dt.time.min)), minutes)
+    application = min((row for row in (pending, due) if row), default=None)
     batch = (
         BatchConfirmation.objects.filter(
             state__in=[BatchConfirmation.State.QUEUED, BatchConfirmation.State.RUNNING]

@@ -4,12 +4,20 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 
-from schools.models import Campus, District, FilerDesignation, School, User
+from schools.models import Campus, City, District, FilerDesignation, School, User
 
 
 class CampusInline(admin.TabularInline):
     model = Campus
     extra = 0
+
+
+@admin.register(City)
+class CityAdmin(admin.ModelAdmin):
+    """A city's texts and rules; each policy year names its city (a second city is a row)."""
+
+    list_display = ["code", "name", "app_name", "hotline", "benefit_start"]
+    fields = ["code", "name", "app_name", "hotline", "benefit_start", "permit_prefixes"]
 
 
 @admin.register(District)

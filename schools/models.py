@@ -1,11 +1,120 @@
 """The registry of districts, schools and campuses, and the people who file for them."""
 
+from __future__ import annotations
+
+import re
+
 from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
 MAIN_CAMPUS_SEQUENCE = "00"
+# The ID types whose number format a city may prescribe (domain.md §3: 3 and 6 are travel
+# permits; the Hangzhou source writes them HKG0…, MAC0…, TWN0…, Shanghai prescribes nothing).
+PRESCRIBABLE_ID_TYPES = {
+    "3": "港澳居民来往内地通行证",
+    "4": "台胞证",
+    "6": "台湾居民来往大陆通行证",
+}
+_PREFIX = re.compile(r"^[A-Z0-9]{1,8}$")
+
+# The city a new installation serves (seed 01, 03): its texts and rules, also written by the
+# data migration schools/0002. A second city is a second row (tests/test_city.py: Hangzhou).
+SHANGHAI = {
+    "code": "310000",
+    "name": "上海市",
+    "app_name": "随申办",
+    "hotline": "021-12393",
+    "benefit_start": "registration",
+    "permit_prefixes": {},
+}
+
+
+class City(models.Model):
+    """The city whose resident insurance the portal files for: its texts and its own rules.
+
+    Each policy year names its city; pages, messages and rules read these fields instead of
+    carrying a city's name, app, hotline or formats in code.
+    """
+
+    class BenefitStart(models.TextChoices):
+        # confirmations.benefits.START_FROM_*
+        REGISTRATION = (
+            "registration",
+            "自报到注册之日起（早于 9 月 1 日报到注册的，自 9 月 1 日起）",
+        )
+        SEPTEMBER = "september", "一律自 9 月 1 日起"
+
+    code = models.CharField(
+        "行政区划代码",
+        max_length=6,
+        unique=True,
+        validators=[RegexValidator(r"^\d{6}$", "行政区划代码为 6 位数字")],
+    )
+    name = models.CharField("城市名称", max_length=20, help_text="如：上海市")
+    app_name = models.CharField(
+        "办事 App", max_length=30, help_text="学生办理参保确认、院校查询结果所用的 App，如：随申办"
+    )
+    hotline = models.CharField("医保服务热线", max_length=40, help_text="如：021-12393")
+    benefit_start = models.CharField(
+        "无待遇等待期新生的待遇开始日",
+        max_length=20,
+        choices=BenefitStart,
+        default=BenefitStart.REGISTRATION,
+    )
+    permit_prefixes = models.JSONField(
+        "通行证号码前缀",
+        default=dict,
+        blank=True,
+        help_text="本市要求的通行证号码写法，按证件类型列出允许的前缀，"
+        '如 {"3": ["HKG0", "MAC0"], "6": ["TWN0"]}；不要求的留空 {}',
+    )
+
+    class Meta:
+        verbose_name = verbose_name_plural = "城市"
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        problems = permit_prefix_problems(self.permit_prefixes)
+        if problems:
+            raise ValidationError({"permit_prefixes": problems})
+
+    @classmethod
+    def default(cls) -> City:
+        """The installation's city when nothing else is said (Shanghai, seeded by migration)."""
+        city = cls.objects.filter(code=SHANGHAI["code"]).first()
+        return city or cls.objects.create(**SHANGHAI)
+
+    @classmethod
+    def for_year(cls, enrollment_year: int) -> City:
+        """The city whose policy year this is (read through the policy year's relation, so the
+        registry does not import the confirmations app); the default city when none is set."""
+        city = cls.objects.filter(policy_years__enrollment_year=enrollment_year).first()
+        return city or cls.default()
+
+    def prefixes_for(self, id_type: str) -> tuple[str, ...]:
+        return tuple(self.permit_prefixes.get(id_type) or ())
+
+
+def permit_prefix_problems(value: object) -> list[str]:
+    """Why a permit_prefixes value cannot be used (empty when it can)."""
+    if not isinstance(value, dict):
+        return ["请填写 {证件类型: [前缀, …]} 形式的 JSON 对象"]
+    problems = []
+    for id_type, prefixes in value.items():
+        if id_type not in PRESCRIBABLE_ID_TYPES:
+            allowed = "、".join(f"{code} {label}" for code, label in PRESCRIBABLE_ID_TYPES.items())
+            problems.append(f"证件类型 {id_type} 不能规定前缀（可规定：{allowed}）")
+        elif not isinstance(prefixes, list) or not all(
+            isinstance(prefix, str) and _PREFIX.match(prefix) for prefix in prefixes
+        ):
+            problems.append(f"证件类型 {id_type} 的前缀应为 1–8 位大写字母或数字的列表")
+    return problems
 
 
 class District(models.Model):
@@ -77,8 +186,6 @@ class Campus(models.Model):
         return self.code.endswith(MAIN_CAMPUS_SEQUENCE)
 
     def clean(self) -> None:
-        from django.core.exceptions import ValidationError
-
         if self.school_id and not self.code.startswith(self.school.code):
             raise ValidationError({"code": "总分校编码的前 4 位必须是学校编码"})
 

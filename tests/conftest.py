@@ -162,7 +162,7 @@ def policy_year(db, year):
 
     policy_year = PolicyYear.objects.create(
         enrollment_year=year,
-        enrollment_period_opens=dt.date(year + 1, 1, 1),
+        closing_date=dt.date(year + 1, 1, 1),
         premium=Decimal("355"),
     )
     benefit_table_set(policy_year=policy_year, table=SHANGHAI_BENEFIT_TABLE)
@@ -220,3 +220,18 @@ def queue_prefix(settings):
     broker = redis.Redis.from_url(os.environ["REDIS_URL"])  # shared: leave nothing behind
     for key in list(broker.scan_iter(match=f"*{prefix}*")):
         broker.delete(key)
+
+
+@pytest.fixture
+def sign_in_student(_sms_outbox):
+    """Identify a student on the phone pages as they do: name, ID number, the code sent."""
+    import re
+
+    from django.urls import reverse
+
+    def sign_in(client, name: str, id_number: str) -> None:
+        client.post(reverse("student:identify"), {"name": name, "id_number": id_number})
+        code = re.search(r"\d{6}", _sms_outbox[-1][1]).group()
+        client.post(reverse("student:verify"), {"code": code})
+
+    return sign_in

@@ -132,3 +132,50 @@ def test_seed_demo_fills_the_benefit_table_and_questions_and_keeps_admin_edits(s
     assert BenefitRule.objects.get(visit_kind="campus_clinic").fund_share_percent == 85
     assert Question.objects.get(question__startswith="急诊").answer == "已改"
     assert Question.objects.count() == policy_year.questions.count()
+
+
+def test_seed_demo_shows_a_waiting_period_student_with_the_seeds_dates(
+    settings, tmp_path, client, sign_in_student
+):
+    import datetime as dt
+    import re
+
+    from django.urls import reverse
+
+    from confirmations.models import Application
+
+    settings.VAR_DIR = tmp_path
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    waiting = Application.objects.get(state=Application.State.WAITING)
+    year = waiting.policy_year.enrollment_year
+    # Seed 03: confirmed (on behalf) on 10 September, one year without coverage: 3 months.
+    assert waiting.confirmed_on == dt.date(year, 9, 10)
+    assert (waiting.waiting_until, waiting.account_on, waiting.benefit_start) == (
+        dt.date(year, 12, 9),
+        dt.date(year, 12, 10),
+        dt.date(year, 12, 11),
+    )
+    line = re.search(rf"^\s+(\S+)\s+({waiting.id_number})\s+→ (.+)$", out.getvalue(), re.M)
+    assert f"待遇等待期至 {year}-12-09" in line.group(3)
+    sign_in_student(client, waiting.name, waiting.id_number)
+    html = client.get(reverse("student:start"), follow=True).content.decode()
+    assert "待遇等待期" in html and f"{year}-12-10" in html and "建账成功" not in html
+
+
+def test_seed_demo_shows_a_failed_student_the_right_result_page(
+    settings, tmp_path, client, sign_in_student
+):
+    from django.urls import reverse
+
+    from confirmations.models import Application
+
+    settings.VAR_DIR = tmp_path
+    call_command("seed_demo", stdout=StringIO())
+    failed = Application.objects.get(state=Application.State.FAILED)
+    assert failed.failure_kind == Application.FailureKind.TECHNICAL
+    sign_in_student(client, failed.name, failed.id_number)
+    response = client.get(reverse("student:start"), follow=True)
+    html = response.content.decode()
+    assert response.redirect_chain[-1][0].endswith(f"/{failed.approval_number}/")
+    assert "区医保中心会为您重新提交" in html and "重新申请</a>" not in html

@@ -82,7 +82,7 @@ def test_same_id_under_another_name_fails_with_the_seeds_reason(
         Application.State.FAILED,
         NAME_MISMATCH,
     )
-    assert application.failure_kind == Application.FailureKind.BUSINESS
+    assert application.failure_kind == Application.FailureKind.NAME_MISMATCH
     assert not InsuranceAccount.objects.exists()
 
 
@@ -108,7 +108,7 @@ def test_employee_insurance_must_be_stopped_first(
     assert (application.state, application.failure_reason) == ("failed", EMPLOYEE_INSURANCE)
 
 
-def test_lapsed_coverage_gets_the_policy_years_waiting_period(
+def test_lapsed_coverage_gets_the_policy_years_waiting_period_and_no_account_yet(
     record, policy_year, signature, django_capture_on_commit_callbacks
 ):
     CoverageRecord.objects.create(
@@ -116,13 +116,14 @@ def test_lapsed_coverage_gets_the_policy_years_waiting_period(
     )
     application = submit(record, policy_year, signature, django_capture_on_commit_callbacks)
     application.refresh_from_db()
-    months = policy_year.waiting_fixed_months + 2 * policy_year.waiting_months_per_gap_year
     from confirmations.benefits import add_months
 
-    assert application.waiting_until == add_months(timezone.localdate(), months) - dt.timedelta(
-        days=1
-    )
-    assert application.benefit_start == application.waiting_until + dt.timedelta(days=1)
+    assert application.state == Application.State.WAITING
+    six_months = add_months(timezone.localdate(), 6)  # seed 03: 3 months a gap year
+    assert application.waiting_until == six_months - dt.timedelta(days=1)
+    assert application.account_on == six_months
+    assert application.benefit_start == six_months + dt.timedelta(days=1)
+    assert not InsuranceAccount.objects.exists()
 
 
 def test_second_submission_is_refused_with_the_approval_number(
@@ -189,12 +190,34 @@ def test_name_mismatch_needs_the_record_corrected_before_a_new_application(
     assert Application.objects.count() == 2
 
 
-def test_channel_closes_when_centralized_enrollment_opens(record, policy_year, signature):
-    policy_year.enrollment_period_opens = timezone.localdate()
+def test_channel_closes_on_the_day_the_payment_period_opens_as_seed_01_says_for_2023(
+    record, policy_year, signature
+):
+    policy_year.closing_basis = policy_year.ClosingBasis.PAYMENT_PERIOD
+    policy_year.closing_date = timezone.localdate()
     policy_year.save()
-    with pytest.raises(services.ConfirmationRefused, match="集中参保缴费期已开始"):
+    with pytest.raises(services.ConfirmationRefused, match=r"集中参保缴费期已于 .* 开始"):
         services.application_submit(record=record, policy_year=policy_year, signature=signature)
     assert not Application.objects.exists()
+
+
+def test_channel_stays_open_through_the_filing_deadline_as_seed_03_says_for_2025(
+    record, policy_year, signature, django_capture_on_commit_callbacks
+):
+    policy_year.closing_basis = policy_year.ClosingBasis.FILING_DEADLINE
+    policy_year.closing_date = timezone.localdate()
+    policy_year.save()
+    assert submit(record, policy_year, signature, django_capture_on_commit_callbacks)
+
+
+def test_channel_closes_after_the_filing_deadline_with_the_seeds_words(
+    record, policy_year, signature
+):
+    policy_year.closing_basis = policy_year.ClosingBasis.FILING_DEADLINE
+    policy_year.closing_date = timezone.localdate() - dt.timedelta(days=1)
+    policy_year.save()
+    with pytest.raises(services.ConfirmationRefused, match="集中申报工作截止日"):
+        services.application_submit(record=record, policy_year=policy_year, signature=signature)
 
 
 def test_student_who_declined_cannot_confirm(record, policy_year, signature):

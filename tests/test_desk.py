@@ -13,8 +13,10 @@ from openpyxl import Workbook, load_workbook
 
 from confirmations import services
 from confirmations.models import Application, BatchConfirmation, CoverageRecord, Reminder
+from desk import exports
 from desk.models import IdListUpload
 from enrollment.importer import roster_import
+from enrollment.masking import mask_id_number
 from enrollment.models import StudentRecord
 
 pytestmark = pytest.mark.django_db
@@ -135,8 +137,16 @@ def test_batch_of_500_demo_students_shows_activated_and_exports_the_same_rows(
     assert len(rows) == 501
     page_rows = filer.get(reverse("desk:activation"), {"status": "activated"}).context["rows"]
     as_text = [[value or "" for value in row] for row in rows[1:51]]  # empty cells load as None
-    assert [list(cells) for _, cells in page_rows] == as_text
-    assert {row[7] for row in rows[1:]} == {"是"} and {row[9] for row in rows[1:]} == {"院校代确认"}
+    id_column = exports.ACTIVATION_HEADERS.index("证件号码")
+    for (_, cells), exported_row in zip(page_rows, as_text, strict=True):
+        # The page masks the ID number; the export carries it in full (the school's own data).
+        assert cells[id_column] == mask_id_number(exported_row[id_column])
+        cells[id_column] = exported_row[id_column]
+        assert cells == exported_row
+    header = list(rows[0])
+    activated, channel = header.index("是否激活"), header.index("确认渠道")
+    assert {row[activated] for row in rows[1:]} == {"是"}
+    assert {row[channel] for row in rows[1:]} == {"院校代确认"}
 
     client.force_login(handler_pudong)
     assert activation_page(client).paginator.count == 0
@@ -224,7 +234,9 @@ def test_batch_from_uploaded_id_list(
     assert response.url == reverse("desk:id_list_detail", args=[upload.pk])
     assert filer.get(response.url).url == reverse("desk:batch_detail", args=[batch.pk])
     assert batch.results["confirmed"] == 2
-    assert batch.results["not_found"] == ["310*****34"]
+    assert [(item["row"], item["kind"], item["id"]) for item in batch.results["skipped"]] == [
+        (4, "not_found", "310*****34")
+    ]
     html = filer.get(reverse("desk:batch_detail", args=[batch.pk])).content.decode()
     assert "310*****34" in html and "310104200001011234" not in html
 
@@ -256,7 +268,7 @@ def test_id_list_with_numeric_ids_is_refused(
 def test_batch_channel_closes_with_the_policy_year(
     filer, stored_1012, policy_year, django_capture_on_commit_callbacks
 ):
-    policy_year.enrollment_period_opens = timezone.localdate()
+    policy_year.closing_date = timezone.localdate() - dt.timedelta(days=1)
     policy_year.save()
     ids = list(StudentRecord.objects.values_list("pk", flat=True)[:2])
     batch_confirm(filer, django_capture_on_commit_callbacks, {"ids": ids, "attested": "on"})
@@ -392,12 +404,15 @@ def test_reconciliation_export_per_campus(
     summary = list(book["对账汇总"].iter_rows(values_only=True))
     assert summary[0][:6] == ("院校编码", "院校名称", "总分校编码", "校区", "所在区", "名单人数")
     by_campus = {row[2]: row for row in summary[1:]}
-    assert by_campus["101200"][5:] == (5, 0, 1, 0, 0, 1, 4)
-    failures = list(book["建账失败明细"].iter_rows(values_only=True))
-    assert (
-        failures[1][0] == record.name and failures[1][6] == "相同证件号存在其他医保账户但姓名不同"
-    )
-    assert failures[1][3] == "院校代确认"
+    # 名单人数, 本人确认, 院校代确认, 建账成功, 待遇等待期, 建账中, 建账失败, 其他院校已办理, 未确认
+    assert by_campus["101200"][5:] == (5, 0, 1, 0, 0, 0, 1, 0, 4)
+    failures = [
+        dict(zip(exports.FAILURE_HEADERS, row, strict=True))
+        for row in book["建账失败明细"].iter_rows(min_row=2, values_only=True)
+    ]
+    assert failures[0]["姓名"] == record.name
+    assert failures[0]["失败原因"] == "相同证件号存在其他医保账户但姓名不同"
+    assert failures[0]["确认渠道"] == "院校代确认"
 
 
 def test_query_page_shows_record_history_and_account(
@@ -462,7 +477,7 @@ def test_retry_is_refused_once_the_channel_has_closed(
     batch_confirm(filer, django_capture_on_commit_callbacks, {"ids": [record.pk], "attested": "on"})
     application = Application.objects.get()
     services.account_fail_technically(application_id=application.pk)
-    policy_year.enrollment_period_opens = timezone.localdate()
+    policy_year.closing_date = timezone.localdate() - dt.timedelta(days=1)
     policy_year.save()
     filer.post(reverse("desk:retry", args=[application.pk]))
     application.refresh_from_db()

@@ -351,3 +351,72 @@ def test_backup_handler_cannot_take_over_another_campus_record(
     assert result.changes == [] and main_campus_row["联系地址"] not in str(result.as_dict())
     record = StudentRecord.objects.get(id_number=main_campus_row["证件号码"])
     assert (record.campus_code, record.phone) == ("101200", main_campus_row["联系电话"])
+
+
+# --- real-world rosters (issue 10): a title row, a 序号 column, starred headers, labels -------
+
+
+def _real_world_roster(rows: list[dict[str, str]]) -> bytes:
+    """A roster as schools keep it: a title row, a blank line, 序号 first, * on required headers,
+    labels instead of codes, phones and postcodes as people type them."""
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["上海某某大学 2026 级新生报到注册名单（居保参保用）"])
+    sheet.append([])
+    sheet.append(["序号", *(f"*{header}" for header in rules.HEADERS)])
+    labels = {"性别": {"1": "男", "2": "女"}, "学历": {"1": "本科", "4": "研究生"}}
+    for number, row in enumerate(rows, start=1):
+        typed = dict(row)
+        typed["证件类型"] = "身份证"
+        typed["状态"] = "在校"
+        typed["参保意愿"] = "参加"
+        typed["性别"] = labels["性别"][row["性别"]]
+        typed["学历"] = labels["学历"][row["学历"]]
+        phone = row["联系电话"]
+        typed["联系电话"] = f"+86 {phone[:3]}-{phone[3:7]}-{phone[7:]}"
+        typed["联系邮编"] = row["联系邮编"][:3] + " " + row["联系邮编"][3:]
+        cells = [number, *(typed[header] for header in rules.HEADERS)]
+        sheet.append(cells)
+        for cell in sheet[sheet.max_row]:
+            cell.data_type = "s" if isinstance(cell.value, str) else cell.data_type
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def test_roster_with_title_row_serial_column_starred_headers_labels_and_formatted_phones_imports(
+    school_1012, filer_1012, year, rows_1012
+):
+    rows = rows_1012(10)
+    result = run(_real_world_roster(rows), school_1012, filer_1012, year, commit=True)
+    assert result.errors == []
+    assert (result.rows, result.inserted) == (10, 10)
+    record = StudentRecord.objects.get(id_number=rows[0]["证件号码"])
+    assert (record.id_type, record.status, record.willingness) == ("1", "00", "1")
+    assert record.sex == rows[0]["性别"] and record.education == rows[0]["学历"]
+    assert record.phone == rows[0]["联系电话"]
+    assert record.postcode == rows[0]["联系邮编"]
+
+
+def test_errors_of_a_roster_with_a_title_row_name_the_real_spreadsheet_rows(
+    school_1012, filer_1012, year, rows_1012
+):
+    rows = rows_1012(2)
+    rows[1]["性别"] = "1" if rows[1]["性别"] == "2" else "2"  # disagrees with the ID number
+    content = _real_world_roster(rows)
+    result = run(content, school_1012, filer_1012, year)
+    assert [(error.row, error.column) for error in result.errors] == [(5, "性别")]
+
+
+def test_header_row_that_is_not_found_is_reported_by_the_row_that_resembles_it_most(
+    school_1012, filer_1012, year
+):
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["新生名单"])
+    sheet.append(["姓名", "证件类型", "证件号码", "身份"])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    with pytest.raises(RosterRefused) as refused:
+        run(buffer.getvalue(), school_1012, filer_1012, year)
+    assert "第 2 行的表头" in refused.value.message and "缺少" in refused.value.message

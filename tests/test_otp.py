@@ -177,3 +177,62 @@ def test_codes_are_stored_only_as_hashes(student, _sms_outbox):
     assert last_code(_sms_outbox) not in str(stored.deliveries)
     assert student["证件号码"] not in stored.id_number_hash + stored.pair_hash
     assert student["联系电话"] not in str(stored.deliveries)
+
+
+# --- identification real students can pass (issue 10) -------------------------------------------
+
+
+def test_code_is_sent_only_to_a_mobile_never_to_a_landline(student, _sms_outbox):
+    StudentRecord.objects.filter(id_number=student["证件号码"]).update(phone="021-62345678")
+    sent = request_code(student)
+    assert _sms_outbox == []
+    assert OneTimeCode.objects.get(pk=sent.code_id).deliveries == []
+
+
+def test_landline_record_gets_the_same_answer_as_anyone_and_the_page_says_ask_for_a_mobile(
+    client, student
+):
+    from django.urls import reverse
+
+    StudentRecord.objects.filter(id_number=student["证件号码"]).update(phone="021-62345678")
+    response = client.post(
+        reverse("student:identify"), {"name": student["姓名"], "id_number": student["证件号码"]}
+    )
+    assert response.url == reverse("student:verify")  # as for a pair on no roster at all
+    html = client.get(response.url).content.decode()
+    assert "验证码只发送到手机号" in html and "座机号码" in html and "改为您本人的手机号" in html
+
+
+def test_records_list_shows_and_filters_the_records_that_cannot_receive_codes(
+    client, filer_1012, student
+):
+    from django.urls import reverse
+
+    record = StudentRecord.objects.get(id_number=student["证件号码"])
+    StudentRecord.objects.filter(pk=record.pk).update(phone="021-62345678")
+    client.force_login(filer_1012)
+    html = client.get(reverse("enrollment:record_list")).content.decode()
+    assert "学生收不到验证码" in html
+    response = client.post(reverse("enrollment:record_list"), {"no_mobile": "on"})
+    page = client.get(response.url).context["page"]
+    assert [row.pk for row in page] == [record.pk]
+
+
+@pytest.mark.parametrize(
+    ("stored", "typed"),
+    [
+        ("阿依古丽·买买提", "阿依古丽•买买提"),
+        ("阿依古丽·买买提", "阿依古丽・买买提"),
+        ("阿依古丽·买买提", "阿依古丽．买买提"),
+        ("阿依古丽·买买提", "阿依古丽买买提"),
+        ("JOHN SMITH", "John Smith"),
+        ("JOHN SMITH", "ＪＯＨＮ　ＳＭＩＴＨ"),
+    ],
+)
+def test_names_compare_as_the_roster_stores_them(student, _sms_outbox, stored, typed):
+    record = StudentRecord.objects.get(id_number=student["证件号码"])
+    StudentRecord.objects.filter(pk=record.pk).update(name=stored)
+    sent = request_code(student, name=typed)
+    assert otp.code_verify(
+        code_id=sent.code_id, id_number=student["证件号码"], code=last_code(_sms_outbox)
+    ) == [record.pk]

@@ -45,7 +45,7 @@ def test_default_retention_is_documented_and_ninety_days():
 
 
 def test_purge_empties_the_file_and_keeps_counts_and_errors(checked_upload, policy_year):
-    closes = policy_year.enrollment_period_opens
+    closes = policy_year.closing_date
     purged = purge_expired_upload_files(today=closes + dt.timedelta(days=90))
     assert purged == 1
     upload = RosterUpload.objects.get(pk=checked_upload.pk)
@@ -57,13 +57,13 @@ def test_purge_empties_the_file_and_keeps_counts_and_errors(checked_upload, poli
 
 
 def test_nothing_is_purged_before_the_period_ends(checked_upload, policy_year):
-    closes = policy_year.enrollment_period_opens
+    closes = policy_year.closing_date
     assert purge_expired_upload_files(today=closes + dt.timedelta(days=89)) == 0
     assert bytes(RosterUpload.objects.get().content)
 
 
 def test_purge_runs_twice_without_harm(checked_upload, policy_year):
-    later = policy_year.enrollment_period_opens + dt.timedelta(days=400)
+    later = policy_year.closing_date + dt.timedelta(days=400)
     assert purge_expired_upload_files(today=later) == 1
     assert purge_expired_upload_files(today=later) == 0
     assert AuditEntry.objects.filter(action="files_purged").count() == 1
@@ -71,14 +71,14 @@ def test_purge_runs_twice_without_harm(checked_upload, policy_year):
 
 def test_an_upload_being_checked_keeps_its_file(checked_upload, policy_year):
     RosterUpload.objects.filter(pk=checked_upload.pk).update(state=RosterUpload.State.CHECKING)
-    later = policy_year.enrollment_period_opens + dt.timedelta(days=400)
+    later = policy_year.closing_date + dt.timedelta(days=400)
     assert purge_expired_upload_files(today=later) == 0
 
 
 def test_the_error_workbook_of_a_purged_upload_is_gone_and_the_page_says_why(
     client, filer_1012, checked_upload, policy_year
 ):
-    purge_expired_upload_files(today=policy_year.enrollment_period_opens + dt.timedelta(days=400))
+    purge_expired_upload_files(today=policy_year.closing_date + dt.timedelta(days=400))
     client.force_login(filer_1012)
     assert (
         client.get(reverse("enrollment:upload_errors", args=[checked_upload.pk])).status_code == 404
@@ -95,7 +95,7 @@ def test_the_error_workbook_of_a_purged_upload_is_gone_and_the_page_says_why(
 def test_the_command_purges_and_says_how_many(checked_upload, policy_year, capsys, monkeypatch):
     monkeypatch.setattr(
         "django.utils.timezone.localdate",
-        lambda *a: policy_year.enrollment_period_opens + dt.timedelta(days=400),
+        lambda *a: policy_year.closing_date + dt.timedelta(days=400),
     )
     call_command("purge_upload_files")
     assert "purged the files of 1 roster uploads" in capsys.readouterr().out

@@ -20,10 +20,9 @@ SCHOOL = "1012"
 CAMPUSES = frozenset({"101200", "101201"})
 ATTRIBUTE_BY_HEADER = {spec.header: spec.attribute for spec in rules.FIELDS}
 HEADER_BY_ATTRIBUTE = {spec.attribute: spec.header for spec in rules.FIELDS}
-OPTIONAL_ATTRIBUTES = ("address", "postcode")
-REQUIRED_ATTRIBUTES = tuple(
-    spec.attribute for spec in rules.FIELDS if spec.attribute not in OPTIONAL_ATTRIBUTES
-)
+REQUIRED_ATTRIBUTES = tuple(spec.attribute for spec in rules.FIELDS)
+# Seed 05 Q11: Hangzhou writes travel permits HKG0…, MAC0…, TWN0… (a city's setting).
+HANGZHOU_PREFIXES = {"3": ("HKG0", "MAC0"), "6": ("TWN0",)}
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _ACTIONABLE = ("请", "应为", "只能", "例如")
 
@@ -182,15 +181,13 @@ def test_rejects_missing_required_key():
     assert "不能为空" in message
 
 
-@pytest.mark.parametrize("attribute", OPTIONAL_ATTRIBUTES)
-def test_accepts_empty_optional_field(attribute):
-    outcome = validate(**{attribute: ""})
-    assert_valid(outcome)
-    assert outcome.values[attribute] == ""
-
-
-def test_accepts_none_in_optional_fields():
-    assert_valid(validate(address=None, postcode=None))
+@pytest.mark.parametrize("attribute", ["address", "postcode"])
+def test_address_and_postcode_are_required_as_seed_01_lists_them_among_the_fields_to_upload(
+    attribute,
+):
+    assert rules.FIELD_BY_ATTRIBUTE[attribute].required
+    message = assert_only_error(validate(**{attribute: ""}), HEADER_BY_ATTRIBUTE[attribute])
+    assert "不能为空" in message
 
 
 # --- widths ----------------------------------------------------------------------------------
@@ -232,7 +229,7 @@ def test_accepts_text_exactly_at_its_width(attribute, width):
 
 
 def test_rejects_phone_longer_than_20_characters():
-    message = assert_only_error(validate(phone="021-62345678-12345678"), "联系电话")
+    message = assert_only_error(validate(phone="+44-2012345678901234567"), "联系电话")
     assert "20" in message
 
 
@@ -396,17 +393,36 @@ def test_rejects_residence_permit_sex_differing_from_17th_digit():
 # --- ID type 2: passport ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("passport", ["USA0E12345678", "ZZZ0E12345678", "GBR0123456789"])
+@pytest.mark.parametrize("passport", ["CHN0E12345678", "ZZZ0E12345678", "CHN0123456789"])
 def test_accepts_passport_with_country_code_and_zero(passport):
-    outcome = validate(**person(passport, id_type="2"), origin="美国")
+    outcome = validate(**person(passport, id_type="2"), origin="本市")
     assert_valid(outcome)
     assert outcome.values["id_number"] == passport
 
 
 def test_normalises_lower_case_passport_to_upper_case():
-    outcome = validate(**person("usa0e12345678", id_type="2"))
+    outcome = validate(**person("chn0e12345678", id_type="2"))
     assert_valid(outcome)
-    assert outcome.values["id_number"] == "USA0E12345678"
+    assert outcome.values["id_number"] == "CHN0E12345678"
+
+
+@pytest.mark.parametrize("passport", ["CHN0E1234(5)", "CHN0E1234（5）"])
+def test_accepts_half_width_brackets_in_passport_numbers_and_converts_full_width_ones(passport):
+    outcome = validate(**person(passport, id_type="2"))
+    assert_valid(outcome)
+    assert outcome.values["id_number"] == "CHN0E1234(5)"
+
+
+@pytest.mark.parametrize("passport", ["USA0E12345678", "GBR0123456789", "JPN0TK1234567"])
+def test_foreign_student_with_a_non_chn_passport_is_refused_at_upload_with_the_reason(passport):
+    message = assert_only_error(validate(**person(passport, id_type="2")), "证件号码")
+    assert "外国留学生" in message and passport[:3] in message
+
+
+def test_passport_of_unknown_nationality_zzz_is_not_taken_for_a_foreign_student():
+    assert rules.ineligibility("2", "ZZZ0E12345678") is None
+    assert rules.ineligibility("2", "CHN0E12345678") is None
+    assert rules.ineligibility("1", MALE_ID) is None
 
 
 def test_rejects_passport_without_zero_after_country_code():
@@ -420,40 +436,59 @@ def test_rejects_passport_with_malformed_country_code_or_characters(passport):
 
 
 def test_passport_birth_date_is_not_compared_with_the_number():
-    assert_valid(validate(**person("USA0E12345678", birth="20071111", sex="2", id_type="2")))
+    assert_valid(validate(**person("CHN0E12345678", birth="20071111", sex="2", id_type="2")))
 
 
 def test_passport_sex_is_not_compared_with_the_number():
-    assert_valid(validate(**person("USA0E12345671", sex="2", id_type="2")))
+    assert_valid(validate(**person("CHN0E12345671", sex="2", id_type="2")))
 
 
-# --- ID types 3 and 6: travel permits ---------------------------------------------------------
+# --- ID types 3, 4 and 6: travel permits (a city's format) --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("permit", "id_type"), [("H12345678", "3"), ("M1234567(8)", "3"), ("12345678", "6")]
+)
+def test_shanghai_requires_no_hangzhou_prefix_on_travel_permits(permit, id_type):
+    assert_valid(validate(**person(permit, id_type=id_type), origin="香港"))
 
 
 @pytest.mark.parametrize("permit", ["HKG0H12345678", "MAC0M12345678"])
-def test_accepts_hk_macao_permit_with_hkg0_or_mac0(permit):
-    assert_valid(validate(**person(permit, id_type="3"), origin="香港"))
+def test_city_with_permit_prefixes_accepts_hkg0_or_mac0(permit):
+    context = make_context(permit_prefixes=HANGZHOU_PREFIXES)
+    assert_valid(validate(context, **person(permit, id_type="3"), origin="香港"))
 
 
 @pytest.mark.parametrize("permit", ["TWN012345678", "USA0H12345678", "HKGH12345678"])
-def test_rejects_hk_macao_permit_with_other_prefix(permit):
-    message = assert_only_error(validate(**person(permit, id_type="3")), "证件号码")
+def test_city_with_permit_prefixes_rejects_another_prefix(permit):
+    context = make_context(permit_prefixes=HANGZHOU_PREFIXES)
+    message = assert_only_error(validate(context, **person(permit, id_type="3")), "证件号码")
     assert "HKG0" in message
 
 
-def test_accepts_taiwan_permit_with_twn0():
-    assert_valid(validate(**person("TWN012345678", id_type="6"), origin="台湾"))
+def test_city_with_permit_prefixes_accepts_taiwan_permit_with_twn0():
+    context = make_context(permit_prefixes=HANGZHOU_PREFIXES)
+    assert_valid(validate(context, **person("TWN012345678", id_type="6"), origin="台湾"))
 
 
-def test_rejects_taiwan_permit_with_other_prefix():
-    message = assert_only_error(validate(**person("HKG0H12345678", id_type="6")), "证件号码")
+def test_city_with_permit_prefixes_rejects_taiwan_permit_with_another_prefix():
+    context = make_context(permit_prefixes=HANGZHOU_PREFIXES)
+    message = assert_only_error(
+        validate(context, **person("HKG0H12345678", id_type="6")), "证件号码"
+    )
     assert "TWN0" in message
 
 
 def test_normalises_full_width_brackets_in_permit():
-    outcome = validate(**person("HKG0H123456（7）", id_type="3"))
+    outcome = validate(**person("H123456（7）", id_type="3"))
     assert_valid(outcome)
-    assert outcome.values["id_number"] == "HKG0H123456(7)"
+    assert outcome.values["id_number"] == "H123456(7)"
+
+
+def test_numeric_cell_holding_a_short_document_number_is_kept_exactly():
+    outcome = validate(**person(12345678, id_type="6"), origin="台湾")
+    assert_valid(outcome)
+    assert outcome.values["id_number"] == "12345678"
 
 
 # --- IDs mangled by Excel ---------------------------------------------------------------------
@@ -552,18 +587,18 @@ def test_separated_date_text_compares_with_the_id_as_yyyymmdd():
 
 @pytest.mark.parametrize("text", ["20080230", "2008035", "05032008", "birthday"])
 def test_rejects_birth_date_that_is_not_a_real_yyyymmdd_date(text):
-    outcome = validate(**person("USA0E12345678", birth=text, id_type="2"))
+    outcome = validate(**person("CHN0E12345678", birth=text, id_type="2"))
     message = assert_error_on(outcome, "出生日期")
     assert "YYYYMMDD" in message
 
 
 def test_rejects_birth_date_after_today():
-    outcome = validate(**person("USA0E12345678", birth="20261128", id_type="2"))
+    outcome = validate(**person("CHN0E12345678", birth="20261128", id_type="2"))
     assert_only_error(outcome, "出生日期")
 
 
 def test_rejects_birth_date_before_1900():
-    outcome = validate(**person("USA0E12345678", birth="18991231", id_type="2"))
+    outcome = validate(**person("CHN0E12345678", birth="18991231", id_type="2"))
     assert_only_error(outcome, "出生日期")
 
 
@@ -773,7 +808,7 @@ LEAKY_ROWS = [
     pytest.param(person(MALE_ID + "9"), id="length"),
     pytest.param(person(int(MALE_ID)), id="numeric-cell"),
     pytest.param(person(MALE_ID, id_type="2"), id="passport-format"),
-    pytest.param(person(MALE_ID, id_type="3"), id="permit-format"),
+    pytest.param(person(MALE_ID + "-", id_type="3"), id="permit-format"),
     pytest.param({"phone": "1391234567"}, id="short-phone"),
     pytest.param({"phone": "139123456789012345678"}, id="long-phone"),
     pytest.param({"phone": "23912345678"}, id="bad-phone"),
@@ -962,3 +997,109 @@ def test_mask_name_keeps_only_last_character():
     assert mask_name("王阿姨") == "*姨"
     assert mask_name("李四") == "*四"
     assert mask_name("王") == "王"
+
+
+# --- real roster values: labels, formatted phones and postcodes (seed 01 template notes) -------
+
+
+@pytest.mark.parametrize(
+    ("attribute", "typed", "code"),
+    [
+        ("education", "研究生", "4"),
+        ("education", "本科", "1"),
+        ("education", "硕士研究生", "4"),
+        ("education", "4 研究生", "4"),
+        ("education", "4-研究生", "4"),
+        ("sex", "男", "1"),
+        ("id_type", "身份证", "1"),
+        ("id_type", "居民身份证", "1"),
+        ("willingness", "参加", "1"),
+        ("willingness", "不参加", "0"),
+        ("status", "在校", "00"),
+        ("status", "正常在校", "00"),
+        ("status", "保留入学资格", "10"),
+    ],
+)
+def test_code_labels_that_mean_one_code_are_stored_as_that_code(attribute, typed, code):
+    outcome = validate(**{attribute: typed})
+    assert_valid(outcome)
+    assert outcome.values[attribute] == code
+
+
+def test_female_label_is_stored_as_code_2():
+    outcome = validate(**person(FEMALE_ID, sex="女"))
+    assert_valid(outcome)
+    assert outcome.values["sex"] == "2"
+
+
+def test_refused_label_message_names_the_code_to_fill_in_not_the_width():
+    message = assert_only_error(validate(education="全日制本科"), "学历")
+    assert message == "学历请填写代码 1（本科），不要填写“全日制本科”"
+    assert "缩短" not in message
+
+
+def test_ambiguous_label_is_refused_with_every_code_it_could_mean():
+    message = assert_only_error(validate(status="休学"), "状态")
+    assert "代码 01（因病休学）或代码 02（其它休学）" in message and "不要填写“休学”" in message
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [
+        ("139 1234 5678", "13912345678"),
+        ("139-1234-5678", "13912345678"),
+        ("+86 139 1234 5678", "13912345678"),
+        ("86 13912345678", "13912345678"),
+        ("0086-139-1234-5678", "13912345678"),
+        ("(021) 6234 5678", "021-62345678"),
+        ("（021）62345678", "021-62345678"),
+        ("021 6234 5678", "021-62345678"),
+        ("02162345678", "021-62345678"),
+        ("0571-56089977", "0571-56089977"),
+        ("+852 9123 4567", "+852-91234567"),
+    ],
+)
+def test_phones_with_spaces_dashes_brackets_or_country_code_are_stored_normalised(typed, stored):
+    outcome = validate(phone=typed)
+    assert_valid(outcome)
+    assert outcome.values["phone"] == stored
+
+
+@pytest.mark.parametrize("typed", ["200 240", " 200240 ", "２００２４０"])
+def test_postcode_with_a_space_or_full_width_digits_is_accepted(typed):
+    outcome = validate(postcode=typed)
+    assert_valid(outcome)
+    assert outcome.values["postcode"] == "200240"
+
+
+@pytest.mark.parametrize(
+    ("phone", "mobile"),
+    [("13912345678", True), ("+852-91234567", True), ("021-62345678", False), ("62345678", False)],
+)
+def test_only_mobiles_can_receive_a_one_time_code(phone, mobile):
+    assert rules.is_mobile(phone) is mobile
+
+
+@pytest.mark.parametrize(
+    ("stored", "typed"),
+    [
+        ("阿依古丽·买买提", "阿依古丽•买买提"),
+        ("阿依古丽·买买提", "阿依古丽・买买提"),
+        ("阿依古丽·买买提", "阿依古丽．买买提"),
+        ("阿依古丽·买买提", "阿依古丽买买提"),
+        ("JOHN SMITH", "john smith"),
+        ("ＪＯＨＮ Smith", "JohnSmith"),
+        ("王 小明", "王小明"),
+    ],
+)
+def test_names_compare_ignoring_case_full_width_spaces_and_middle_dots(stored, typed):
+    assert rules.same_name(stored, typed)
+
+
+def test_different_names_do_not_compare_equal():
+    assert not rules.same_name("王小明", "王晓明")
+
+
+@pytest.mark.parametrize("header", ["*姓名", "姓名*", "＊姓名", "姓 名", "姓名（必填）"])
+def test_starred_or_marked_required_headers_are_the_template_header(header):
+    assert rules.normalize_header(header) == "姓名"

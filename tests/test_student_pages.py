@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
@@ -171,11 +172,11 @@ def test_wrong_name_reaches_the_same_code_page_and_never_signs_in(client, studen
 def test_closed_channel_explains_itself(client, student, _sms_outbox, policy_year):
     from django.utils import timezone
 
-    policy_year.enrollment_period_opens = timezone.localdate()
+    policy_year.closing_date = timezone.localdate() - dt.timedelta(days=1)
     policy_year.save()
     sign_in(client, student, _sms_outbox)
     html = client.get(reverse("student:start")).content.decode()
-    assert "参保确认已暂停" in html
+    assert "参保确认已结束" in html and "集中申报工作截止日" in html
 
 
 def test_signed_pledge_can_be_viewed_and_printed(
@@ -243,7 +244,13 @@ def test_student_with_employee_insurance_may_apply_again_after_stopping_it(
     client.get(reverse("student:start"))
     confirm(client, signature_data_url, django_capture_on_commit_callbacks)
     CoverageRecord.objects.all().delete()  # employee insurance stopped
-    assert client.get(reverse("student:start")).url == reverse("student:record")
+    failed = Application.objects.get()
+    assert client.get(reverse("student:start")).url == reverse(
+        "student:result", args=[failed.approval_number]
+    )
+    page = client.get(reverse("student:result", args=[failed.approval_number])).content.decode()
+    assert "停止职工医保待遇" in page and "?again=1" in page
+    assert client.get(reverse("student:start") + "?again=1").url == reverse("student:record")
     confirm(client, signature_data_url, django_capture_on_commit_callbacks)
     assert Application.objects.filter(state="created").count() == 1
 

@@ -9,24 +9,40 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from confirmations.models import CoverageRecord, PolicyYear, Question
-from confirmations.services import benefit_table_set
+from confirmations.models import Application, CoverageRecord, PolicyYear, Question
+from confirmations.services import (
+    account_create,
+    account_fail_technically,
+    application_submit,
+    benefit_table_set,
+)
 from demo.policy import SHANGHAI_BENEFIT_TABLE, SHANGHAI_QUESTIONS
 from enrollment.demo import demo_rows, roster_workbook
 from enrollment.importer import roster_import
-from schools.models import Campus, District, FilerDesignation, School, User
+from enrollment.models import StudentRecord
+from schools.models import Campus, City, District, FilerDesignation, School, User
 
 DEMO_PASSWORD = "demo-2026"
 DEMO_ROSTER_ROWS = 200  # the file a filer uploads in the demo: students not yet stored
 STORED_ROSTER_ROWS = 500  # already on 1012's roster, ready to confirm
 UPLOAD_FILE_FIRST_ROW = 1000  # keeps the upload file's students apart from the stored ones
-# The first stored students show each account outcome (registry entries below).
+# The first stored students show each account outcome (registry entries below): the students
+# confirm these themselves in the demo (and in the browser journeys).
 DEMO_OUTCOMES = [
     ("建账成功", None),
     ("本市居民医保转大学生身份", CoverageRecord.Kind.CITY_RESIDENT),
     ("建账失败：相同证件号存在其他医保账户但姓名不同", "name_mismatch"),
     ("建账失败：已参加职工医保", CoverageRecord.Kind.EMPLOYEE),
-    ("建账成功，断保 1 年有待遇等待期", CoverageRecord.Kind.LAPSED),
+    ("有待遇等待期：断保 1 年", CoverageRecord.Kind.LAPSED),
+]
+# The next two were confirmed on their behalf by 1012's filer in September, so that the demo
+# shows what the seeds promise for them today: a waiting period with seed 03's dates (confirmed
+# 10 September, 3 months for one year without coverage: waiting until 9 December, account on
+# 10 December, e-voucher from 09:00 that day, benefits 11–31 December), and a failure for a
+# technical reason, which the district retries (the student is not asked to apply again).
+CONFIRMED_IN_SEPTEMBER = [
+    ("waiting", dt.time(9, 30), 10),
+    ("technical", dt.time(10, 15), 20),
 ]
 
 DISTRICTS = ["闵行区", "徐汇区", "浦东新区"]
@@ -91,9 +107,10 @@ class Command(BaseCommand):
                 )
 
         year = timezone.localdate().year
-        self._policy_year(year)
+        policy_year = self._policy_year(year)
         stored = self._store_roster(year)
         self._coverage_registry(stored)
+        prepared = self._confirmed_in_september(stored, policy_year)
         roster_path = self._write_demo_roster(year)
         self.stdout.write(self.style.SUCCESS("演示数据已就绪 (demo data ready)."))
         self.stdout.write(f"  Demo roster to upload for 1012: {roster_path}")
@@ -103,6 +120,8 @@ class Command(BaseCommand):
         )
         for row, (outcome, _) in zip(stored, DEMO_OUTCOMES, strict=False):
             self.stdout.write(f"    {row['姓名']}  {row['证件号码']}  → {outcome}")
+        for row, outcome in prepared:
+            self.stdout.write(f"    {row['姓名']}  {row['证件号码']}  → {outcome}")
         self.stdout.write(f"  Demo logins (password for all: {DEMO_PASSWORD}):")
         for username, _, role, district, campus_codes in USERS:
             scope = (
@@ -110,10 +129,17 @@ class Command(BaseCommand):
             )
             self.stdout.write(f"    {username:<16} {role.label} ({scope})")
 
-    def _policy_year(self, year: int) -> None:
+    def _policy_year(self, year: int) -> PolicyYear:
+        # Seed 03 (2025): confirmation ends with the next year's annual filing deadline,
+        # "预估在今年 12 月底"; the city's own texts come from its row (schools.City).
         policy_year, _ = PolicyYear.objects.get_or_create(
             enrollment_year=year,
-            defaults={"enrollment_period_opens": dt.date(year, 12, 31), "premium": Decimal("355")},
+            defaults={
+                "city": City.default(),
+                "closing_basis": PolicyYear.ClosingBasis.FILING_DEADLINE,
+                "closing_date": dt.date(year, 12, 31),
+                "premium": Decimal("355"),
+            },
         )
         # What an administrator has edited since stays as it is.
         if not policy_year.benefit_rules.exists():
@@ -124,6 +150,7 @@ class Command(BaseCommand):
                 question=question,
                 defaults={"answer": answer, "source": source, "keywords": keywords, "order": order},
             )
+        return policy_year
 
     def _store_roster(self, year: int) -> list[dict[str, str]]:
         rows = demo_rows(
@@ -153,6 +180,66 @@ class Command(BaseCommand):
                     "gap_years": 1 if kind == CoverageRecord.Kind.LAPSED else 0,
                 },
             )
+
+    def _confirmed_in_september(
+        self, stored: list[dict[str, str]], policy_year: PolicyYear
+    ) -> list[tuple[dict[str, str], str]]:
+        """Students confirmed on their behalf in September (once: a second run changes nothing)."""
+        filer = User.objects.get(username="filer1012")
+        prepared = []
+        rows = stored[len(DEMO_OUTCOMES) : len(DEMO_OUTCOMES) + len(CONFIRMED_IN_SEPTEMBER)]
+        for row, (kind, at, day) in zip(rows, CONFIRMED_IN_SEPTEMBER, strict=True):
+            record = StudentRecord.objects.get(
+                school__code="1012",
+                enrollment_year=policy_year.enrollment_year,
+                id_number=row["证件号码"],
+            )
+            if kind == "waiting":
+                CoverageRecord.objects.update_or_create(
+                    id_number=record.id_number,
+                    defaults={
+                        "name": record.name,
+                        "kind": CoverageRecord.Kind.LAPSED,
+                        "gap_years": 1,
+                    },
+                )
+            application = record.applications.first() or self._confirm_on_behalf(
+                record,
+                policy_year,
+                filer,
+                when=dt.datetime.combine(dt.date(policy_year.enrollment_year, 9, day), at),
+            )
+            if kind == "waiting":
+                account_create(application_id=application.pk)
+            else:
+                account_fail_technically(application_id=application.pk)
+            application.refresh_from_db()
+            prepared.append((row, self._describe(application)))
+        return prepared
+
+    def _confirm_on_behalf(
+        self, record: StudentRecord, policy_year: PolicyYear, filer: User, *, when: dt.datetime
+    ) -> Application:
+        return application_submit(
+            record=record,
+            policy_year=policy_year,
+            confirmed_by=filer,
+            paper_pledge_attested=True,
+            now=timezone.make_aware(min(when, timezone.localtime().replace(tzinfo=None))),
+        )
+
+    @staticmethod
+    def _describe(application: Application) -> str:
+        confirmed = (
+            f"{application.confirmed_on.month} 月 {application.confirmed_on.day} 日院校代确认"
+        )
+        if application.state == Application.State.FAILED:
+            return f"{confirmed}，建账失败：{application.failure_reason}"
+        state = "" if application.is_waiting else f"{application.get_state_display()}，"
+        return (
+            f"{confirmed}，{state}待遇等待期至 {application.waiting_until:%Y-%m-%d}，"
+            f"{application.account_on:%Y-%m-%d} 建账，待遇 {application.benefit_start:%Y-%m-%d} 起"
+        )
 
     def _write_demo_roster(self, year: int) -> Path:
         rows = demo_rows(

@@ -1,0 +1,91 @@
+"""The activation list and its export match back to the school's roster (seed 01, 激活情况):
+学号 and 学院, the full ID number in the export for staff entitled to the school (audited), the
+page masked by default, and a student done through another school shown as such."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.urls import reverse
+from openpyxl import load_workbook
+
+from audit.models import AuditEntry
+from confirmations import services
+from desk import exports
+from enrollment.importer import roster_import
+from enrollment.masking import mask_id_number
+from enrollment.models import StudentRecord
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def filer(client, filer_1012):
+    client.force_login(filer_1012)
+    return client
+
+
+def exported(client, **params) -> list[dict]:
+    content = client.get(reverse("desk:activation_export"), params).content
+    header, *rows = load_workbook(io.BytesIO(content)).active.iter_rows(values_only=True)
+    return [dict(zip(header, row, strict=True)) for row in rows]
+
+
+def test_activation_list_and_export_carry_student_number_and_college(filer, stored_1012):
+    first = stored_1012[0]
+    rows = {row["学号"]: row for row in exported(filer)}
+    assert rows[first["学号"]]["学院"] == first["学院"]
+    cells = filer.get(reverse("desk:activation")).context["rows"][0][1]
+    line = dict(zip(exports.ACTIVATION_HEADERS, cells, strict=True))
+    assert line["学号"] and line["学院"]
+
+
+def test_export_carries_the_full_id_number_and_is_audited_as_a_full_id_display(filer, stored_1012):
+    rows = exported(filer)
+    assert {row["证件号码"] for row in rows} == {row["证件号码"] for row in stored_1012}
+    entry = AuditEntry.objects.get(action=AuditEntry.Action.ID_DISPLAY, target="activation export")
+    assert entry.detail["rows"] == len(stored_1012) and entry.detail["full_id_numbers"]
+
+
+def test_activation_page_masks_id_numbers_by_default(filer, stored_1012):
+    html = filer.get(reverse("desk:activation")).content.decode()
+    assert mask_id_number(stored_1012[0]["证件号码"]) in html
+    assert stored_1012[0]["证件号码"] not in html
+    assert not AuditEntry.objects.filter(target="activation list").exists()
+
+
+def test_activation_page_shows_full_id_numbers_on_request_and_audits_it(filer, stored_1012):
+    response = filer.post(reverse("desk:activation"), {"full_id": "on"})
+    html = filer.get(response.url).content.decode()
+    assert stored_1012[0]["证件号码"] in html
+    assert AuditEntry.objects.filter(
+        action=AuditEntry.Action.ID_DISPLAY, target="activation list"
+    ).exists()
+
+
+def test_student_with_an_account_through_another_school_is_shown_so_not_unconfirmed(
+    filer, client, stored_1012, school_1012, registry, filer_1014, year, policy_year, workbook
+):
+    student = stored_1012[0]
+    row = {**student, "学号": "1014000001", "总分校编码": "101400"}
+    roster_import(
+        content=workbook([row]),
+        school=registry["schools"]["1014"],
+        year=year,
+        user=filer_1014,
+        commit=True,
+    )
+    at_1014 = StudentRecord.objects.get(school__code="1014", id_number=student["证件号码"])
+    application = services.application_submit(
+        record=at_1014, policy_year=policy_year, confirmed_by=filer_1014, paper_pledge_attested=True
+    )
+    services.account_create(application_id=application.pk)
+
+    rows = {row["学号"]: row for row in exported(filer)}
+    assert rows[student["学号"]]["办理状态"] == "已通过其他院校办理（已建账）"
+    assert rows[student["学号"]]["统一审批编号"] is None  # nothing of the other school's shown
+    elsewhere = filer.get(reverse("desk:activation"), {"status": "elsewhere"}).context["page"]
+    assert [record.id_number for record in elsewhere] == [student["证件号码"]]
+    unconfirmed = filer.get(reverse("desk:activation"), {"status": "unconfirmed"}).context["page"]
+    assert student["证件号码"] not in {record.id_number for record in unconfirmed}
