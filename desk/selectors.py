@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from confirmations.models import Application, BatchConfirmation, PolicyYear
 from enrollment.models import StudentRecord
-from schools.models import User
+from schools.models import Campus, School, User
 from schools.scoping import campuses_visible_to
 
 STATUS_ACTIVATED = "activated"
@@ -78,9 +78,54 @@ def filter_by_status(records: QuerySet[StudentRecord], status: str) -> QuerySet[
     return records
 
 
-def campus_progress(records: QuerySet[StudentRecord]) -> list[dict]:
+PROGRESS_COUNTS = (
+    "uploaded",
+    "confirmed_self",
+    "confirmed_on_behalf",
+    "created",
+    "waiting",
+    "pending",
+    "failed",
+    "elsewhere",
+    "unconfirmed",
+)
+
+
+def campus_progress(
+    records: QuerySet[StudentRecord], campuses: QuerySet[Campus] | None = None
+) -> list[dict]:
     """Per campus: on the roster, confirmed (self / on behalf), created, waiting, pending,
-    failed, done through another school, not confirmed."""
+    failed, done through another school, not confirmed.
+
+    Given `campuses` (the user's), a campus of an active school with nothing uploaded yet gets
+    a row of zeros: that is who needs chasing.
+    """
+    rows = _progress_rows(records)
+    if campuses is not None:
+        seen = {row["campus_id"] for row in rows}
+        empty = (
+            campuses.exclude(pk__in=seen)
+            .filter(school__status=School.Status.ACTIVE)
+            .select_related("school", "district")
+        )
+        rows += [
+            {
+                "campus_id": campus.pk,
+                "school_id": campus.school_id,
+                "campus__code": campus.code,
+                "campus__name": campus.name,
+                "school__code": campus.school.code,
+                "school__name": campus.school.name,
+                "campus__district__name": campus.district.name,
+                **dict.fromkeys(PROGRESS_COUNTS, 0),
+            }
+            for campus in empty
+        ]
+        rows.sort(key=lambda row: row["campus__code"])
+    return rows
+
+
+def _progress_rows(records: QuerySet[StudentRecord]) -> list[dict]:
     annotated = records_with_status(records)
     rows = (
         annotated.order_by()

@@ -106,7 +106,7 @@ def desk(request: HttpRequest) -> HttpResponse:
         "desk/desk.html",
         {
             "policy_year": policy_year,
-            "progress": selectors.campus_progress(records),
+            "progress": selectors.campus_progress(records, campuses_visible_to(request.user)),
             "late": selectors.late_applications(records)[:100],
             "failed": [
                 (application, failure_guide(application.failure_kind)) for application in failed
@@ -314,19 +314,28 @@ def remind(request: HttpRequest) -> HttpResponse:
 def reconciliation_export(request: HttpRequest) -> HttpResponse:
     policy_year = PolicyYear.current()
     records = records_visible_to(request.user).filter(enrollment_year=_year(policy_year))
+    campuses = campuses_visible_to(request.user)
     school_code = request.GET.get("school", "")
+    campus_code = request.GET.get("campus", "")
     if school_code:
         records = records.filter(school__code=school_code)
+        campuses = campuses.filter(school__code=school_code)
+    if campus_code:
+        records = records.filter(campus__code=campus_code)
+        campuses = campuses.filter(code=campus_code)
     failures = selectors.latest_failures(records).order_by("record__campus_code")
-    content = exports.reconciliation_workbook(selectors.campus_progress(records), failures)
+    content = exports.reconciliation_workbook(
+        selectors.campus_progress(records, campuses), failures
+    )
     audit_record(
         action=Action.EXPORT,
         request=request,
         target="reconciliation",
-        detail={"filter": {"school": school_code}, "rows": records.count()},
+        detail={"filter": {"school": school_code, "campus": campus_code}, "rows": records.count()},
     )
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    return xlsx_response(content, f"新生参保对账-{school_code or '全部'}-{stamp}.xlsx")
+    label = campus_code or school_code or "全部"
+    return xlsx_response(content, f"新生参保对账-{label}-{stamp}.xlsx")
 
 
 @login_required
