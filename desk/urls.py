@@ -6,6 +6,7 @@ app_name = "desk"
 
 urlpatterns = [
     path("", views.desk, name="desk"),
+    path("numbers.json", views.desk_numbers, name="numbers"),
     path("activation/", views.activation, name="activation"),
     path("activation/export.xlsx", views.activation_export, name="activation_export"),
     path("batch/", views.batch_confirm, name="batch_confirm"),

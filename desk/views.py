@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -114,6 +114,26 @@ def desk(request: HttpRequest) -> HttpResponse:
             "batches": selectors.batches_visible_to(request.user)[:10],
             "remind_form": SchoolForm(schools=schools_visible_to(request.user)),
         },
+    )
+
+
+@login_required
+def desk_numbers(request: HttpRequest) -> JsonResponse:
+    """The desk's numbers, for its page to update them in place (no reload: a reload wipes a
+    half-filled form)."""
+    policy_year = PolicyYear.current()
+    records = records_visible_to(request.user).filter(enrollment_year=_year(policy_year))
+    progress = selectors.campus_progress(records, campuses_visible_to(request.user))
+    return JsonResponse(
+        {
+            "campuses": {
+                row["campus__code"]: {key: row[key] for key in selectors.PROGRESS_COUNTS}
+                for row in progress
+            },
+            "late": selectors.late_applications(records).count(),
+            "failed": selectors.latest_failures(records).count(),
+            "updated_at": timezone.localtime().strftime("%H:%M"),
+        }
     )
 
 

@@ -136,6 +136,7 @@ ACCESS = [
     Row("student:estimate", "OK OK OK OK OK OK OK OK"),
     Row("student:questions", "OK OK OK OK OK OK OK OK"),
     Row("desk:desk", "LOGIN LOGIN OK OK OK OK OK OK"),
+    Row("desk:numbers", "LOGIN LOGIN OK OK OK OK OK OK"),
     Row("desk:activation", "LOGIN LOGIN OK OK OK OK OK OK"),
     Row("desk:activation_export", "LOGIN LOGIN OK OK OK OK OK OK"),
     Row(

@@ -3,14 +3,17 @@ result, no self-reload, the handler's expectations and the desk as a picture."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 from html import unescape
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 from openpyxl import load_workbook
 
+from confirmations.models import Application
 from enrollment.models import StudentRecord
 from schools.models import Campus
 
@@ -92,3 +95,41 @@ def test_names_on_the_desk_do_not_wrap(client, filer_1012, stored_1012, policy_y
     html = client.get(reverse("desk:activation")).content.decode()
     record = StudentRecord.objects.order_by("pk").first()
     assert f'<td class="name">{record.name}</td>' in html
+
+
+# --- defect 13: the desk never reloads itself ---------------------------------------------------
+
+
+def late_application(filer, policy_year, monkeypatch, capture):
+    monkeypatch.setattr("confirmations.tasks.create_account.apply_async", lambda *a, **k: None)
+    record = StudentRecord.objects.order_by("pk").first()
+    with capture(execute=True):
+        filer.post(reverse("desk:batch_confirm"), {"ids": [record.pk], "attested": "on"})
+    Application.objects.update(
+        submitted_at=timezone.now() - dt.timedelta(minutes=policy_year.promised_minutes + 5)
+    )
+
+
+def test_desk_with_late_applications_does_not_reload_itself(
+    client, filer_1012, stored_1012, policy_year, monkeypatch, django_capture_on_commit_callbacks
+):
+    client.force_login(filer_1012)
+    late_application(client, policy_year, monkeypatch, django_capture_on_commit_callbacks)
+    response = client.get(reverse("desk:desk"))
+    assert len(response.context["late"]) == 1
+    html = response.content.decode()
+    assert 'http-equiv="refresh"' not in html
+    assert "desk/desk_numbers.js" in html and "<script>" not in html
+
+
+def test_desk_numbers_update_from_a_json_endpoint(
+    client, filer_1012, stored_1012, policy_year, monkeypatch, django_capture_on_commit_callbacks
+):
+    client.force_login(filer_1012)
+    late_application(client, policy_year, monkeypatch, django_capture_on_commit_callbacks)
+    numbers = client.get(reverse("desk:numbers")).json()
+    assert numbers["late"] == 1
+    assert numbers["campuses"]["101200"]["pending"] == 1
+    assert numbers["campuses"]["101200"]["uploaded"] == 5
+    html = client.get(reverse("desk:desk")).content.decode()
+    assert 'data-count="101200:pending"' in html and 'data-count="late"' in html
