@@ -16,6 +16,7 @@ urlpatterns = [
     path("batch/<uuid:batch_id>/", views.batch_detail, name="batch_detail"),
     path("applications/<int:application_id>/retry/", views.retry, name="retry"),
     path("reminders/", views.remind, name="remind"),
+    path("reminders/preview/", views.remind_preview, name="remind_preview"),
     path("reconciliation.xlsx", views.reconciliation_export, name="reconciliation"),
     path("query/", views.query, name="query"),
 ]

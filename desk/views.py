@@ -20,6 +20,7 @@ from confirmations.models import PolicyYear
 from desk import exports, selectors, services
 from desk.forms import AttestForm, IdListForm, QueryForm, RecordFilterForm, SchoolForm
 from desk.models import IdListUpload
+from enrollment.masking import mask_phone
 from enrollment.models import StudentRecord
 from enrollment.selectors import records_search, records_visible_to
 from enrollment.views import parse_ids, xlsx_response
@@ -153,6 +154,8 @@ def activation(request: HttpRequest) -> HttpResponse:
             target="activation list",
             detail={"records": [record.pk for record in page.object_list]},
         )
+    for record in page:
+        record.selectable = selectors.can_confirm_on_behalf(record)
     return render(
         request,
         "desk/activation.html",
@@ -310,6 +313,38 @@ def retry(request: HttpRequest, application_id: int) -> HttpResponse:
 
 
 @login_required
+def remind_preview(request: HttpRequest) -> HttpResponse:
+    """Who a reminder would text (how many, and the list on request), before sending."""
+    form = SchoolForm(request.GET, schools=schools_visible_to(request.user))
+    policy_year = PolicyYear.current()
+    if not form.is_valid() or policy_year is None:
+        messages.error(request, "请选择您经办的院校")
+        return redirect("desk:desk")
+    school = form.cleaned_data["school"]
+    plan = services.reminder_plan(user=request.user, school=school, policy_year=policy_year)
+    show_list = request.GET.get("list") == "1"
+    recipients = (
+        StudentRecord.objects.filter(pk__in=plan.record_ids)
+        .select_related("campus")
+        .order_by("campus_code", "student_number")
+        if show_list
+        else []
+    )
+    return render(
+        request,
+        "desk/remind_confirm.html",
+        {
+            "plan": plan,
+            "school": school,
+            "policy_year": policy_year,
+            "channel_open": policy_year.is_open(),
+            "show_list": show_list,
+            "recipients": [(record, mask_phone(record.phone)) for record in recipients],
+        },
+    )
+
+
+@login_required
 @require_POST
 def remind(request: HttpRequest) -> HttpResponse:
     form = SchoolForm(request.POST, schools=schools_visible_to(request.user))
@@ -317,16 +352,21 @@ def remind(request: HttpRequest) -> HttpResponse:
     if not form.is_valid() or policy_year is None:
         messages.error(request, "请选择您经办的院校")
         return redirect("desk:desk")
+    school = form.cleaned_data["school"]
+    preview = f"{reverse('desk:remind_preview')}?school={school.pk}"
+    expected = request.POST.get("expected", "")
+    if not expected.isdigit():  # not confirmed on the preview page: show it first
+        return redirect(preview)
     try:
         reminder = services.reminders_send(
-            user=request.user, school=form.cleaned_data["school"], policy_year=policy_year
+            user=request.user, school=school, policy_year=policy_year, expected=int(expected)
         )
     except services.ActionRefused as refused:
         messages.error(request, refused.message)
-    else:
-        messages.success(
-            request, f"已向 {reminder.school.name} {reminder.recipients} 名未确认的学生发送提醒短信"
-        )
+        return redirect(preview)
+    messages.success(
+        request, f"已向 {reminder.school.name} {reminder.recipients} 名未确认的学生发送提醒短信"
+    )
     return redirect("desk:desk")
 
 

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from openpyxl import load_workbook
 
-from confirmations.models import Application
+from confirmations.models import Application, CoverageRecord
 from enrollment.models import StudentRecord
 from schools.models import Campus
 
@@ -133,3 +133,157 @@ def test_desk_numbers_update_from_a_json_endpoint(
     assert numbers["campuses"]["101200"]["uploaded"] == 5
     html = client.get(reverse("desk:desk")).content.decode()
     assert 'data-count="101200:pending"' in html and 'data-count="late"' in html
+
+
+# --- defect 3: a student appears once in the failure list ---------------------------------------
+
+
+def confirm(client, capture, *records):
+    with capture(execute=True):
+        client.post(
+            reverse("desk:batch_confirm"), {"ids": [r.pk for r in records], "attested": "on"}
+        )
+
+
+def test_student_reconfirmed_after_a_failure_appears_once_in_the_failure_list(
+    client, filer_1012, stored_1012, policy_year, django_capture_on_commit_callbacks
+):
+    client.force_login(filer_1012)
+    records = list(StudentRecord.objects.order_by("pk")[:3])
+    for record in records:
+        CoverageRecord.objects.create(id_number=record.id_number, name=record.name, kind="employee")
+    confirm(client, django_capture_on_commit_callbacks, *records)
+    confirm(client, django_capture_on_commit_callbacks, records[0])  # refused again
+    assert Application.objects.filter(state="failed").count() == 4
+    response = client.get(reverse("desk:desk"))
+    failed = [application.record_id for application, _ in response.context["failed"]]
+    assert sorted(failed) == sorted(record.pk for record in records)
+    in_table = sum(row["failed"] for row in response.context["progress"])
+    assert in_table == len(failed) == 3
+    assert '建账失败（<span data-count="failed">3</span>）' in response.content.decode()
+
+
+# --- defect 2: reminders go only to the desk's 未确认, after the handler saw who ----------------
+
+
+@pytest.fixture
+def failed_and_account_elsewhere(stored_1012, registry, filer_1014, year, policy_year, workbook):
+    """Student 0 of 1012 failed through 1014; student 1 already has an account (not through
+    1012). Returns their two 1012 records."""
+    from confirmations import services
+    from confirmations.models import InsuranceAccount
+    from enrollment.importer import roster_import
+
+    failed, with_account = stored_1012[0], stored_1012[1]
+    row = {**failed, "学号": "1014000001", "总分校编码": "101400"}
+    roster_import(
+        content=workbook([row]),
+        school=registry["schools"]["1014"],
+        year=year,
+        user=filer_1014,
+        commit=True,
+    )
+    at_1014 = StudentRecord.objects.get(school__code="1014", id_number=failed["证件号码"])
+    CoverageRecord.objects.create(
+        id_number=failed["证件号码"], name=failed["姓名"], kind="employee"
+    )
+    application = services.application_submit(
+        record=at_1014, policy_year=policy_year, confirmed_by=filer_1014, paper_pledge_attested=True
+    )
+    services.account_create(application_id=application.pk)
+    assert Application.objects.get(pk=application.pk).state == Application.State.FAILED
+    InsuranceAccount.objects.create(id_number=with_account["证件号码"], name=with_account["姓名"])
+    return [
+        StudentRecord.objects.get(school__code="1012", id_number=student["证件号码"])
+        for student in (failed, with_account)
+    ]
+
+
+def test_reminder_count_equals_the_desks_unconfirmed_column(
+    client, filer_1012, school_1012, failed_and_account_elsewhere, policy_year
+):
+    client.force_login(filer_1012)
+    progress = client.get(reverse("desk:desk")).context["progress"]
+    column = sum(row["unconfirmed"] for row in progress if row["school__code"] == "1012")
+    plan = client.get(reverse("desk:remind_preview"), {"school": school_1012.pk}).context["plan"]
+    assert plan.unconfirmed == column == 8
+    assert plan.recipients + plan.unwilling + plan.no_mobile + plan.recently_reminded == column
+
+
+def test_reminders_skip_students_who_failed_or_have_an_account_elsewhere(
+    client,
+    filer_1012,
+    school_1012,
+    failed_and_account_elsewhere,
+    policy_year,
+    _sms_outbox,
+    django_capture_on_commit_callbacks,
+):
+    client.force_login(filer_1012)
+    plan = client.get(reverse("desk:remind_preview"), {"school": school_1012.pk}).context["plan"]
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("desk:remind"), {"school": school_1012.pk, "expected": plan.recipients})
+    texted = {phone for phone, _ in _sms_outbox}
+    assert len(_sms_outbox) == plan.recipients == 8
+    assert not texted & {record.phone for record in failed_and_account_elsewhere}
+
+
+def test_reminder_shows_who_will_be_texted_and_sends_nothing_before_confirmation(
+    client,
+    filer_1012,
+    school_1012,
+    stored_1012,
+    policy_year,
+    _sms_outbox,
+    django_capture_on_commit_callbacks,
+):
+    client.force_login(filer_1012)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("desk:remind"), {"school": school_1012.pk})
+    assert response.url == f"{reverse('desk:remind_preview')}?school={school_1012.pk}"
+    assert _sms_outbox == []
+    html = client.get(response.url).content.decode()
+    assert "将向 10 名学生发送提醒短信" in html and "确认发送 10 条提醒短信" in html
+    listed = client.get(response.url + "&list=1").content.decode()
+    record = StudentRecord.objects.order_by("pk").first()
+    assert record.name in listed and record.phone not in listed  # phones masked
+    assert _sms_outbox == []
+
+
+def test_reminder_is_not_sent_when_the_number_changed_since_the_preview(
+    client,
+    filer_1012,
+    school_1012,
+    stored_1012,
+    policy_year,
+    _sms_outbox,
+    django_capture_on_commit_callbacks,
+):
+    client.force_login(filer_1012)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("desk:remind"), {"school": school_1012.pk, "expected": "7"}, follow=True
+        )
+    assert _sms_outbox == []
+    assert "已从 7 人变为 10 人，未发送" in response.content.decode()
+
+
+def test_failure_superseded_elsewhere_leaves_the_list_and_the_table_alike(
+    client, city_admin, failed_and_account_elsewhere, stored_1012, registry, policy_year
+):
+    """Student 0 failed through 1014, then confirmed through 1012: neither the failure list
+    nor the campus table counts the failure any more."""
+    from confirmations import services
+
+    record = failed_and_account_elsewhere[0]
+    CoverageRecord.objects.filter(id_number=record.id_number).delete()
+    application = services.application_submit(
+        record=record, policy_year=policy_year, confirmed_by=city_admin, paper_pledge_attested=True
+    )
+    services.account_create(application_id=application.pk)
+    client.force_login(city_admin)
+    response = client.get(reverse("desk:desk"))
+    in_table = sum(row["failed"] for row in response.context["progress"])
+    assert in_table == len(response.context["failed"]) == 0
+    at_1014 = next(r for r in response.context["progress"] if r["campus__code"] == "101400")
+    assert at_1014["elsewhere"] == 1
