@@ -307,7 +307,9 @@ def id_list_plan(
     names are: case, full-width characters, spaces and middle dots aside) — so an ID number
     mistyped into another student's is not confirmed for a student who handed in no pledge.
     A name mismatch is listed with the full ID number and both names: the filer typed them,
-    and the record is theirs to see. Numbers not found stay masked.
+    and the record is theirs to see. A number not found stays masked (it may be a typo for
+    someone else's number, and it is stored with the batch), shown with its row in the file and
+    the name the list gave: enough for the filer to find the row in their own file.
     """
     records = {
         record.id_number: record
@@ -327,8 +329,10 @@ def id_list_plan(
             reason = f"与第 {first_row[row.id_number]} 行的证件号码重复"
             skipped.append(_skip(row, "duplicate", reason, id=mask_id_number(row.id_number)))
         elif record is None:
-            reason = "不在所选院校本年度、您经办范围内的新生名单中"
-            skipped.append(_skip(row, "not_found", reason, id=mask_id_number(row.id_number)))
+            reason = "不在所选院校本年度、您经办范围内的新生名单中，请核对证件号码"
+            skipped.append(
+                _skip(row, "not_found", reason, id=mask_id_number(row.id_number), name=row.name)
+            )
         elif row.name and not same_name(row.name, record.name):
             reason = f"名单中的姓名“{row.name}”与院校名单中的姓名“{record.name}”不一致，未代确认"
             skipped.append(

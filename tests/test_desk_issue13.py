@@ -287,3 +287,66 @@ def test_failure_superseded_elsewhere_leaves_the_list_and_the_table_alike(
     assert in_table == len(response.context["failed"]) == 0
     at_1014 = next(r for r in response.context["progress"] if r["campus__code"] == "101400")
     assert at_1014["elsewhere"] == 1
+
+
+# --- defect 4: the batch-by-list result can be acted on -----------------------------------------
+
+
+def id_list(rows: list[list[str]]) -> bytes:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.append(["证件号码", "姓名"])
+    for row in rows:
+        book.active.append(row)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def test_batch_by_list_accounts_for_every_row_names_whom_and_where_rows_failed(
+    client, filer_1012, school_1012, stored_1012, policy_year, django_capture_on_commit_callbacks
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client.force_login(filer_1012)
+    students = stored_1012
+    content = id_list(
+        [
+            [students[0]["证件号码"], students[0]["姓名"]],  # row 2
+            [students[1]["证件号码"], students[1]["姓名"]],
+            [students[2]["证件号码"], ""],
+            [students[3]["证件号码"], students[3]["姓名"]],
+            ["310104200001011234", "王不在"],  # row 6: not on the roster
+            [students[0]["证件号码"], students[0]["姓名"]],  # row 7: a repeat of row 2
+            [students[4]["证件号码"], "别人"],  # row 8: the name is not the roster's
+        ]
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            reverse("desk:batch_upload"),
+            {
+                "school": school_1012.pk,
+                "attested": "on",
+                "file": SimpleUploadedFile("list.xlsx", content),
+            },
+        )
+    from confirmations.models import BatchConfirmation
+
+    batch = BatchConfirmation.objects.get()
+    response = client.get(reverse("desk:batch_detail", args=[batch.pk]))
+    html = response.content.decode()
+    assert response.context["total"] == 7 == response.context["lines_total"]
+    assert re.search(r"<span>所选人数[^<]*</span><b>7</b>", html)
+    for student in students[:4]:  # the confirmed, by name
+        assert f'<td class="name">{student["姓名"]}</td>' in html
+    assert "<td>6</td><td>310*****34</td><td>王不在</td>" in html  # row, masked ID, typed name
+    assert "<td>7</td>" in html and "<td>8</td>" in html
+
+
+def test_id_list_template_formats_the_id_column_as_text(client, filer_1012):
+    client.force_login(filer_1012)
+    book = load_workbook(io.BytesIO(client.get(reverse("desk:batch_template")).content))
+    sheet = book.active
+    assert sheet.cell(row=1, column=1).value == "证件号码"
+    assert all(sheet.cell(row=row, column=1).number_format == "@" for row in range(2, 50))
