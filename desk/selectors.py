@@ -9,6 +9,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from confirmations.models import Application, BatchConfirmation, InsuranceAccount, PolicyYear
@@ -181,6 +182,36 @@ def _progress_rows(records: QuerySet[StudentRecord]) -> list[dict]:
         .order_by("campus__code")
     )
     return list(rows)
+
+
+def daily_activity(
+    records: QuerySet[StudentRecord], *, first: dt.date, last: dt.date
+) -> dict[int, tuple[dict[dt.date, int], dict[dt.date, int]]]:
+    """Per school: confirmations (applications submitted) per day, and accounts created per day
+    (by the account's day), from `first` to `last`, for the records in scope."""
+    activity: dict[int, tuple[dict, dict]] = {}
+    submitted = (
+        Application.objects.filter(record__in=records, submitted_at__date__range=(first, last))
+        .annotate(day=TruncDate("submitted_at"))
+        .order_by()
+        .values("record__school_id", "day")
+        .annotate(n=Count("pk"))
+    )
+    for row in submitted:
+        activity.setdefault(row["record__school_id"], ({}, {}))[0][row["day"]] = row["n"]
+    created = (
+        Application.objects.filter(
+            record__in=records,
+            state=Application.State.CREATED,
+            account_on__range=(first, last),
+        )
+        .order_by()
+        .values("record__school_id", "account_on")
+        .annotate(n=Count("pk"))
+    )
+    for row in created:
+        activity.setdefault(row["record__school_id"], ({}, {}))[1][row["account_on"]] = row["n"]
+    return activity
 
 
 def applications_in_scope(records: QuerySet[StudentRecord]) -> QuerySet[Application]:

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from audit.services import Action, audit_record
 from confirmations.failures import failure_guide
 from confirmations.models import PolicyYear
-from desk import exports, selectors, services
+from desk import exports, pictures, selectors, services
 from desk.forms import AttestForm, IdListForm, QueryForm, RecordFilterForm, SchoolForm
 from desk.models import IdListUpload
 from enrollment.masking import mask_phone
@@ -97,17 +97,33 @@ def _filter_refusal(form: RecordFilterForm, search: Search, outcome: str) -> str
     return f"筛选条件有误（{problems}），{outcome}。请改正筛选条件后重试"
 
 
+def _scope_name(user) -> str:
+    if user.is_city_admin:
+        return "全市"
+    if user.is_district_handler:
+        return f"{user.district.name}（您经办的院校）"
+    return "您经办的院校"
+
+
 @login_required
 def desk(request: HttpRequest) -> HttpResponse:
     policy_year = PolicyYear.current()
     records = records_visible_to(request.user).filter(enrollment_year=_year(policy_year))
     failed = selectors.latest_failures(records).order_by("-processed_at")[:200]
+    progress = selectors.campus_progress(records, campuses_visible_to(request.user))
+    activity = {}
+    if policy_year is not None:
+        last = min(timezone.localdate(), policy_year.last_open_day)
+        activity = selectors.daily_activity(records, first=policy_year.opens_on, last=last)
     return render(
         request,
         "desk/desk.html",
         {
             "policy_year": policy_year,
-            "progress": selectors.campus_progress(records, campuses_visible_to(request.user)),
+            "progress": progress,
+            "pictures": pictures.desk_pictures(
+                progress, activity, policy_year=policy_year, scope=_scope_name(request.user)
+            ),
             "late": selectors.late_applications(records)[:100],
             "failed": [
                 (application, failure_guide(application.failure_kind)) for application in failed
