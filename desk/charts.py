@@ -111,7 +111,7 @@ def describe(segments: list[Segment]) -> str:
 
 
 def stacked_bar(
-    segments: list[Segment], *, chart_id: str, title: str, width: int = 480
+    segments: list[Segment], *, chart_id: str, title: str, width: int = 320
 ) -> SafeString:
     """One campus's students as a stacked horizontal bar, numbers written on segments wide
     enough to hold them (the caption beside the bar gives them all)."""
@@ -170,7 +170,7 @@ def legend(series: tuple[Series, ...] | list[Series], *, chart_id: str) -> SafeS
 
 
 def share_bar(
-    confirmed: int, roster: int, *, chart_id: str, title: str, width: int = 480
+    confirmed: int, roster: int, *, chart_id: str, title: str, width: int = 320
 ) -> SafeString:
     """The share of the roster that has confirmed, as a filled bar with the numbers on it."""
     height = 26

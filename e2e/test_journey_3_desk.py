@@ -136,7 +136,7 @@ def test_handler_desk_links_by_campus_previews_reminders_and_reads_the_list_resu
 
     # Reminders: who would be texted, before anything is sent (defect 2).
     page.goto("/desk/")
-    page.select_option("#id_school", label="上海某某大学")
+    page.select_option("#id_school", label="1012 上海某某大学")
     page.click("button:has-text('查看提醒名单')")
     page.wait_for_url("**/desk/reminders/preview/?school=*")
     expect(page.locator("h2").first).to_contain_text("名学生发送提醒短信")
@@ -158,7 +158,7 @@ def test_handler_desk_links_by_campus_previews_reminders_and_reads_the_list_resu
         tmp_path / "代确认名单.xlsx",
     )
     page.goto("/desk/batch/upload/")
-    page.select_option("#id_school", label="上海某某大学")
+    page.select_option("#id_school", label="1012 上海某某大学")
     page.set_input_files("#id_file", str(path))
     page.check("input[name=attested]")
     journey.check(page, "batch-upload")

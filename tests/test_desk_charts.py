@@ -87,7 +87,7 @@ def test_empty_campus_bar_says_nothing_is_uploaded():
 def test_share_bar_writes_the_share_out():
     svg = charts.share_bar(699, 1000, chart_id="s", title="闵行区")
     assert "已确认 699 / 名单 1000 人（70%）" in svg
-    assert 'width="335.5"' in svg  # 699/1000 of 480
+    assert 'width="223.7"' in svg  # 699/1000 of 320
 
 
 def test_daily_chart_has_a_column_per_day_with_confirmations_and_the_totals_in_words():
