@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+from urllib.parse import urlsplit
 
 from openpyxl import load_workbook
 from playwright.sync_api import Page, expect
@@ -119,6 +120,7 @@ def test_handler_desk_links_by_campus_previews_reminders_and_reads_the_list_resu
 ):
     page.set_viewport_size(DESKTOP)
     log_in(page, journey, "handler_minhang")
+    journey.check(page, "dashboard")
     page.goto("/desk/")
     check_both_widths(page, journey, "desk")
     # Never reloads itself (issue 13 defect 13): no refresh header; drawn as SVG per campus.
@@ -157,13 +159,32 @@ def test_handler_desk_links_by_campus_previews_reminders_and_reads_the_list_resu
         ],
         tmp_path / "代确认名单.xlsx",
     )
-    page.goto("/desk/batch/upload/")
-    page.select_option("#id_school", label="1012 上海某某大学")
-    page.set_input_files("#id_file", str(path))
-    page.check("input[name=attested]")
+
+    def upload(file) -> None:
+        page.goto("/desk/batch/upload/")
+        page.select_option("#id_school", label="1012 上海某某大学")
+        page.set_input_files("#id_file", str(file))
+        page.check("input[name=attested]")
+
+    # A list without the 证件号码 header: its page stays, with the reason.
+    from openpyxl import Workbook
+
+    wrong = Workbook()
+    wrong.active.append(["身份证", "姓名"])
+    wrong.save(tmp_path / "wrong.xlsx")
+    upload(tmp_path / "wrong.xlsx")
+    page.click("button:has-text('上传并代确认')")
+    expect(page.locator(".error-summary")).to_contain_text("证件号码", timeout=90_000)
+    journey.check(page, "batch-list-refused")
+
+    upload(path)
     journey.check(page, "batch-upload")
     page.click("button:has-text('上传并代确认')")
-    page.wait_for_url("**/desk/batch/*/", timeout=90_000)
+    page.wait_for_url("**/desk/batch/upload/*/")
+    # While the worker reads the list this page reloads itself every 2 s and then forwards to
+    # the batch: too short-lived to check; the same template was checked above, refused.
+    journey.visited.discard(urlsplit(page.url).path)
+    page.wait_for_url("**/desk/batch/*-*/", timeout=90_000)
     expect(page.locator(".stats")).to_be_visible(timeout=90_000)
     expect(page.locator(".stat", has_text="所选人数").locator("b")).to_have_text("3")
     expect(page.locator(".stat", has_text="已代确认").locator("b")).to_have_text("2")
