@@ -43,13 +43,19 @@ _ELSEWHERE_LABELS = {
     Application.State.PENDING: "已通过其他院校办理（建账中）",
     Application.State.WAITING: "已通过其他院校办理（待遇等待期）",
     Application.State.CREATED: "已通过其他院校办理（已建账）",
+    Application.State.FAILED: "已通过其他院校办理（建账失败）",
 }
+_LIVE_STATES = {Application.State.PENDING, Application.State.WAITING, Application.State.CREATED}
 
 
 def state_label(record: StudentRecord) -> str:
     """办理状态 of a record annotated by `desk.selectors.records_with_status`."""
     if record.app_state is None and record.elsewhere_state:
         return _ELSEWHERE_LABELS.get(record.elsewhere_state, "已通过其他院校办理")
+    if record.app_state is None and getattr(record, "account_elsewhere", False):
+        return "已有居民医保账户（未通过本校办理）"
+    if record.app_state == Application.State.FAILED and record.elsewhere_state in _LIVE_STATES:
+        return _ELSEWHERE_LABELS[record.elsewhere_state]
     return _STATE_LABELS.get(record.app_state, "未确认")
 
 

@@ -33,7 +33,7 @@ from enrollment.rules import (
     normalize_text,
     same_name,
 )
-from enrollment.selectors import records_visible_to
+from enrollment.selectors import records_visible_to, records_without_mobile
 from schools.models import School, User
 
 logger = logging.getLogger(__name__)
@@ -307,7 +307,9 @@ def id_list_plan(
     names are: case, full-width characters, spaces and middle dots aside) — so an ID number
     mistyped into another student's is not confirmed for a student who handed in no pledge.
     A name mismatch is listed with the full ID number and both names: the filer typed them,
-    and the record is theirs to see. Numbers not found stay masked.
+    and the record is theirs to see. A number not found stays masked (it may be a typo for
+    someone else's number, and it is stored with the batch), shown with its row in the file and
+    the name the list gave: enough for the filer to find the row in their own file.
     """
     records = {
         record.id_number: record
@@ -327,8 +329,10 @@ def id_list_plan(
             reason = f"与第 {first_row[row.id_number]} 行的证件号码重复"
             skipped.append(_skip(row, "duplicate", reason, id=mask_id_number(row.id_number)))
         elif record is None:
-            reason = "不在所选院校本年度、您经办范围内的新生名单中"
-            skipped.append(_skip(row, "not_found", reason, id=mask_id_number(row.id_number)))
+            reason = "不在所选院校本年度、您经办范围内的新生名单中，请核对证件号码"
+            skipped.append(
+                _skip(row, "not_found", reason, id=mask_id_number(row.id_number), name=row.name)
+            )
         elif row.name and not same_name(row.name, record.name):
             reason = f"名单中的姓名“{row.name}”与院校名单中的姓名“{record.name}”不一致，未代确认"
             skipped.append(
@@ -498,38 +502,89 @@ def application_retry(*, user: User, application_id: int) -> Application:
     return application
 
 
-def reminders_send(*, user: User, school: School, policy_year: PolicyYear) -> Reminder:
-    """Remind the school's students in scope who have not confirmed; once a day per school."""
-    if not policy_year.is_open():
-        raise ActionRefused("新生参保确认已暂停，不再发送提醒")
+@dataclass(frozen=True)
+class ReminderPlan:
+    """Who a reminder for a school would text, and why the rest of the desk's 未确认 are not:
+    `unconfirmed` is the desk's column for the school (the user's campuses), and
+    unconfirmed = unwilling + no_mobile + recently_reminded + len(record_ids)."""
+
+    school: School
+    unconfirmed: int
+    unwilling: int
+    no_mobile: int
+    recently_reminded: int
+    record_ids: list[int]
+
+    @property
+    def recipients(self) -> int:
+        return len(self.record_ids)
+
+
+def reminder_plan(*, user: User, school: School, policy_year: PolicyYear) -> ReminderPlan:
+    """The school's students in the user's scope whom a reminder would text: not confirmed by
+    the desk's own definition (no application anywhere, failed ones included, and no account
+    through another school), registered as willing, with a mobile phone, not reminded in the
+    last 24 hours."""
+    records = records_visible_to(user).filter(
+        school=school, enrollment_year=policy_year.enrollment_year
+    )
+    unconfirmed = selectors.filter_by_status(
+        selectors.records_with_status(records), selectors.STATUS_UNCONFIRMED
+    )
+    no_mobile = set(records_without_mobile(records).values_list("pk", flat=True))
     since = timezone.now() - REMINDER_INTERVAL
-    recently_reminded = {
+    recently = {
         record_id
         for ids in Reminder.objects.filter(school=school, created_at__gte=since).values_list(
             "record_ids", flat=True
         )
         for record_id in ids
     }
-    candidates = list(_unconfirmed(user, school, policy_year).values_list("pk", flat=True))
-    record_ids = [pk for pk in candidates if pk not in recently_reminded]
-    if candidates and not record_ids:
-        raise ActionRefused("24 小时内已经提醒过这些未确认的学生，请明天再发送")
+    counts = {"unconfirmed": 0, "unwilling": 0, "no_mobile": 0, "recently": 0}
+    record_ids = []
+    for pk, willingness in unconfirmed.order_by("campus_code", "student_number").values_list(
+        "pk", "willingness"
+    ):
+        counts["unconfirmed"] += 1
+        if willingness != "1":
+            counts["unwilling"] += 1
+        elif pk in no_mobile:
+            counts["no_mobile"] += 1
+        elif pk in recently:
+            counts["recently"] += 1
+        else:
+            record_ids.append(pk)
+    return ReminderPlan(
+        school=school,
+        unconfirmed=counts["unconfirmed"],
+        unwilling=counts["unwilling"],
+        no_mobile=counts["no_mobile"],
+        recently_reminded=counts["recently"],
+        record_ids=record_ids,
+    )
+
+
+def reminders_send(
+    *, user: User, school: School, policy_year: PolicyYear, expected: int | None = None
+) -> Reminder:
+    """Text the students of `reminder_plan`, once the user saw how many and confirmed:
+    `expected` is the number they confirmed; if it changed since, nothing is sent."""
+    if not policy_year.is_open():
+        raise ActionRefused("新生参保确认已暂停，不再发送提醒")
+    plan = reminder_plan(user=user, school=school, policy_year=policy_year)
+    if expected is not None and expected != plan.recipients:
+        raise ActionRefused(
+            f"需要提醒的人数已从 {expected} 人变为 {plan.recipients} 人，未发送。请核对后再确认"
+        )
+    if not plan.record_ids:
+        if plan.recently_reminded:
+            raise ActionRefused("24 小时内已经提醒过这些未确认的学生，请明天再发送")
+        raise ActionRefused("没有需要提醒的学生")
     reminder = Reminder.objects.create(
-        sent_by=user, school=school, recipients=len(record_ids), record_ids=record_ids
+        sent_by=user, school=school, recipients=plan.recipients, record_ids=plan.record_ids
     )
-    if record_ids:
-        enqueue_on_commit(SEND_REMINDERS, reminder.pk, record_ids)
+    enqueue_on_commit(SEND_REMINDERS, reminder.pk, plan.record_ids)
     return reminder
-
-
-def _unconfirmed(user: User, school: School, policy_year: PolicyYear):
-    """Students in scope who have confirmed nowhere (not through another school either)."""
-    records = records_visible_to(user).filter(
-        school=school, enrollment_year=policy_year.enrollment_year, willingness="1"
-    )
-    return selectors.filter_by_status(
-        selectors.records_with_status(records), selectors.STATUS_UNCONFIRMED
-    )
 
 
 def reminders_deliver(*, record_ids: list[int], policy_year: PolicyYear) -> int:

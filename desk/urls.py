@@ -6,6 +6,7 @@ app_name = "desk"
 
 urlpatterns = [
     path("", views.desk, name="desk"),
+    path("numbers.json", views.desk_numbers, name="numbers"),
     path("activation/", views.activation, name="activation"),
     path("activation/export.xlsx", views.activation_export, name="activation_export"),
     path("batch/", views.batch_confirm, name="batch_confirm"),
@@ -15,6 +16,7 @@ urlpatterns = [
     path("batch/<uuid:batch_id>/", views.batch_detail, name="batch_detail"),
     path("applications/<int:application_id>/retry/", views.retry, name="retry"),
     path("reminders/", views.remind, name="remind"),
+    path("reminders/preview/", views.remind_preview, name="remind_preview"),
     path("reconciliation.xlsx", views.reconciliation_export, name="reconciliation"),
     path("query/", views.query, name="query"),
 ]

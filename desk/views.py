@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -17,9 +17,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 from audit.services import Action, audit_record
 from confirmations.failures import failure_guide
 from confirmations.models import PolicyYear
-from desk import exports, selectors, services
+from desk import exports, pictures, selectors, services
 from desk.forms import AttestForm, IdListForm, QueryForm, RecordFilterForm, SchoolForm
 from desk.models import IdListUpload
+from enrollment.masking import mask_phone
 from enrollment.models import StudentRecord
 from enrollment.selectors import records_search, records_visible_to
 from enrollment.views import parse_ids, xlsx_response
@@ -96,17 +97,33 @@ def _filter_refusal(form: RecordFilterForm, search: Search, outcome: str) -> str
     return f"筛选条件有误（{problems}），{outcome}。请改正筛选条件后重试"
 
 
+def _scope_name(user) -> str:
+    if user.is_city_admin:
+        return "全市"
+    if user.is_district_handler:
+        return f"{user.district.name}（您经办的院校）"
+    return "您经办的院校"
+
+
 @login_required
 def desk(request: HttpRequest) -> HttpResponse:
     policy_year = PolicyYear.current()
     records = records_visible_to(request.user).filter(enrollment_year=_year(policy_year))
     failed = selectors.latest_failures(records).order_by("-processed_at")[:200]
+    progress = selectors.campus_progress(records, campuses_visible_to(request.user))
+    activity = {}
+    if policy_year is not None:
+        last = min(timezone.localdate(), policy_year.last_open_day)
+        activity = selectors.daily_activity(records, first=policy_year.opens_on, last=last)
     return render(
         request,
         "desk/desk.html",
         {
             "policy_year": policy_year,
-            "progress": selectors.campus_progress(records),
+            "progress": progress,
+            "pictures": pictures.desk_pictures(
+                progress, activity, policy_year=policy_year, scope=_scope_name(request.user)
+            ),
             "late": selectors.late_applications(records)[:100],
             "failed": [
                 (application, failure_guide(application.failure_kind)) for application in failed
@@ -114,6 +131,26 @@ def desk(request: HttpRequest) -> HttpResponse:
             "batches": selectors.batches_visible_to(request.user)[:10],
             "remind_form": SchoolForm(schools=schools_visible_to(request.user)),
         },
+    )
+
+
+@login_required
+def desk_numbers(request: HttpRequest) -> JsonResponse:
+    """The desk's numbers, for its page to update them in place (no reload: a reload wipes a
+    half-filled form)."""
+    policy_year = PolicyYear.current()
+    records = records_visible_to(request.user).filter(enrollment_year=_year(policy_year))
+    progress = selectors.campus_progress(records, campuses_visible_to(request.user))
+    return JsonResponse(
+        {
+            "campuses": {
+                row["campus__code"]: {key: row[key] for key in selectors.PROGRESS_COUNTS}
+                for row in progress
+            },
+            "late": selectors.late_applications(records).count(),
+            "failed": selectors.latest_failures(records).count(),
+            "updated_at": timezone.localtime().strftime("%H:%M"),
+        }
     )
 
 
@@ -133,6 +170,8 @@ def activation(request: HttpRequest) -> HttpResponse:
             target="activation list",
             detail={"records": [record.pk for record in page.object_list]},
         )
+    for record in page:
+        record.selectable = selectors.can_confirm_on_behalf(record)
     return render(
         request,
         "desk/activation.html",
@@ -290,6 +329,38 @@ def retry(request: HttpRequest, application_id: int) -> HttpResponse:
 
 
 @login_required
+def remind_preview(request: HttpRequest) -> HttpResponse:
+    """Who a reminder would text (how many, and the list on request), before sending."""
+    form = SchoolForm(request.GET, schools=schools_visible_to(request.user))
+    policy_year = PolicyYear.current()
+    if not form.is_valid() or policy_year is None:
+        messages.error(request, "请选择您经办的院校")
+        return redirect("desk:desk")
+    school = form.cleaned_data["school"]
+    plan = services.reminder_plan(user=request.user, school=school, policy_year=policy_year)
+    show_list = request.GET.get("list") == "1"
+    recipients = (
+        StudentRecord.objects.filter(pk__in=plan.record_ids)
+        .select_related("campus")
+        .order_by("campus_code", "student_number")
+        if show_list
+        else []
+    )
+    return render(
+        request,
+        "desk/remind_confirm.html",
+        {
+            "plan": plan,
+            "school": school,
+            "policy_year": policy_year,
+            "channel_open": policy_year.is_open(),
+            "show_list": show_list,
+            "recipients": [(record, mask_phone(record.phone)) for record in recipients],
+        },
+    )
+
+
+@login_required
 @require_POST
 def remind(request: HttpRequest) -> HttpResponse:
     form = SchoolForm(request.POST, schools=schools_visible_to(request.user))
@@ -297,16 +368,21 @@ def remind(request: HttpRequest) -> HttpResponse:
     if not form.is_valid() or policy_year is None:
         messages.error(request, "请选择您经办的院校")
         return redirect("desk:desk")
+    school = form.cleaned_data["school"]
+    preview = f"{reverse('desk:remind_preview')}?school={school.pk}"
+    expected = request.POST.get("expected", "")
+    if not expected.isdigit():  # not confirmed on the preview page: show it first
+        return redirect(preview)
     try:
         reminder = services.reminders_send(
-            user=request.user, school=form.cleaned_data["school"], policy_year=policy_year
+            user=request.user, school=school, policy_year=policy_year, expected=int(expected)
         )
     except services.ActionRefused as refused:
         messages.error(request, refused.message)
-    else:
-        messages.success(
-            request, f"已向 {reminder.school.name} {reminder.recipients} 名未确认的学生发送提醒短信"
-        )
+        return redirect(preview)
+    messages.success(
+        request, f"已向 {reminder.school.name} {reminder.recipients} 名未确认的学生发送提醒短信"
+    )
     return redirect("desk:desk")
 
 
@@ -314,19 +390,28 @@ def remind(request: HttpRequest) -> HttpResponse:
 def reconciliation_export(request: HttpRequest) -> HttpResponse:
     policy_year = PolicyYear.current()
     records = records_visible_to(request.user).filter(enrollment_year=_year(policy_year))
+    campuses = campuses_visible_to(request.user)
     school_code = request.GET.get("school", "")
+    campus_code = request.GET.get("campus", "")
     if school_code:
         records = records.filter(school__code=school_code)
+        campuses = campuses.filter(school__code=school_code)
+    if campus_code:
+        records = records.filter(campus__code=campus_code)
+        campuses = campuses.filter(code=campus_code)
     failures = selectors.latest_failures(records).order_by("record__campus_code")
-    content = exports.reconciliation_workbook(selectors.campus_progress(records), failures)
+    content = exports.reconciliation_workbook(
+        selectors.campus_progress(records, campuses), failures
+    )
     audit_record(
         action=Action.EXPORT,
         request=request,
         target="reconciliation",
-        detail={"filter": {"school": school_code}, "rows": records.count()},
+        detail={"filter": {"school": school_code, "campus": campus_code}, "rows": records.count()},
     )
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    return xlsx_response(content, f"新生参保对账-{school_code or '全部'}-{stamp}.xlsx")
+    label = campus_code or school_code or "全部"
+    return xlsx_response(content, f"新生参保对账-{label}-{stamp}.xlsx")
 
 
 @login_required

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from enrollment import rules
-from schools.models import School
+from schools.models import Campus, School
 
 
 def current_enrollment_year() -> int:
@@ -95,8 +95,16 @@ class RecordSearchForm(forms.Form):
     )
     year = forms.TypedChoiceField(label="入学年度", coerce=int, choices=(), required=False)
     no_mobile = forms.BooleanField(label="只看收不到验证码的记录（座机号码）", required=False)
+    campus = forms.ModelChoiceField(
+        label="校区", queryset=Campus.objects.none(), required=False, empty_label="全部校区"
+    )
 
-    def __init__(self, *args: object, schools: object, **kwargs: object) -> None:
+    def __init__(
+        self, *args: object, schools: object, campuses: object = None, **kwargs: object
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.fields["school"].queryset = schools
+        if campuses is not None:
+            self.fields["campus"].queryset = campuses
+        self.fields["campus"].label_from_instance = lambda campus: f"{campus.code} {campus.name}"
         self.fields["year"].choices = year_choices()

@@ -188,7 +188,7 @@ def upload_commit(request: HttpRequest, upload_id: str) -> HttpResponse:
 # --- records ---------------------------------------------------------------------------------
 
 
-RECORD_SEARCH_FIELDS = ("q", "school", "year", "no_mobile")
+RECORD_SEARCH_FIELDS = ("q", "school", "year", "no_mobile", "campus")
 
 
 @login_required
@@ -198,13 +198,17 @@ def record_list(request: HttpRequest) -> HttpResponse:
         return search_redirect(request, page="records", fields=RECORD_SEARCH_FIELDS)
     search = search_from(request, page="records")
     schools = schools_visible_to(request.user)
-    form = RecordSearchForm(search.data, schools=schools)
+    form = RecordSearchForm(
+        search.data, schools=schools, campuses=campuses_visible_to(request.user).order_by("code")
+    )
     records = selectors.records_visible_to(request.user).select_related("campus", "school")
     year = current_enrollment_year()
     if form.is_bound and form.is_valid():
         year = form.cleaned_data.get("year") or year
         if form.cleaned_data.get("school"):
             records = records.filter(school=form.cleaned_data["school"])
+        if form.cleaned_data.get("campus"):
+            records = records.filter(campus=form.cleaned_data["campus"])
         records = selectors.records_search(records, form.cleaned_data.get("q", ""))
         if form.cleaned_data.get("no_mobile"):
             records = selectors.records_without_mobile(records)

@@ -136,6 +136,7 @@ ACCESS = [
     Row("student:estimate", "OK OK OK OK OK OK OK OK"),
     Row("student:questions", "OK OK OK OK OK OK OK OK"),
     Row("desk:desk", "LOGIN LOGIN OK OK OK OK OK OK"),
+    Row("desk:numbers", "LOGIN LOGIN OK OK OK OK OK OK"),
     Row("desk:activation", "LOGIN LOGIN OK OK OK OK OK OK"),
     Row("desk:activation_export", "LOGIN LOGIN OK OK OK OK OK OK"),
     Row(
@@ -150,6 +151,8 @@ ACCESS = [
     Row("desk:batch_detail", "LOGIN LOGIN OK NF NF NF NF NF", args="batch"),
     Row("desk:retry", "LOGIN LOGIN R R R R R R", args="other_application_pk", method="post"),
     Row("desk:remind", "LOGIN LOGIN R R R R R R", method="post", data={"school": "school_1012"}),
+    # 1012's students in scope: its filer, the handlers of 闵行 and 徐汇, the city administrator.
+    Row("desk:remind_preview", "LOGIN LOGIN OK R OK OK R OK", data={"school": "school_1012"}),
     Row("desk:reconciliation", "LOGIN LOGIN OK OK OK OK OK OK"),
     Row("desk:query", "LOGIN LOGIN OK OK OK OK OK OK"),
     Row("audit:entries", "LOGIN LOGIN FB FB OK OK OK OK"),

@@ -118,7 +118,7 @@ def test_result_page_counts_add_up_to_the_rows_of_the_file(
     kinds = [item["kind"] for item in batch.results["skipped"]]
     assert kinds == ["name_mismatch", "duplicate", "not_found", "missing_id"]
     html = response.content.decode()
-    assert "名单行数" in html and "与名单行数一致" in html
+    assert "所选人数（名单中的行）" in html and "与所选人数一致" in html
     assert first["姓名"] in html  # who was confirmed, by name
     assert "与第 3 行的证件号码重复" in html and "缺少证件号码" in html
     assert mask_id_number("310104200001011234") in html and "310104200001011234" not in html

@@ -33,6 +33,16 @@ def batch_confirm(client, capture, data, query=""):
         return client.post(reverse("desk:batch_confirm") + query, data)
 
 
+def remind(client, school, capture, **kwargs):
+    """Send a reminder as the desk does: the preview page first, then confirm its number."""
+    preview = client.get(reverse("desk:remind_preview"), {"school": school.pk})
+    expected = preview.context["plan"].recipients
+    with capture(execute=True):
+        return client.post(
+            reverse("desk:remind"), {"school": school.pk, "expected": expected}, **kwargs
+        )
+
+
 def activation_page(client, **params):
     return client.get(reverse("desk:activation"), params).context["page"]
 
@@ -365,12 +375,11 @@ def test_reminders_go_to_unconfirmed_students_in_scope_once_a_day(
 ):
     record = StudentRecord.objects.order_by("pk").first()
     batch_confirm(filer, django_capture_on_commit_callbacks, {"ids": [record.pk], "attested": "on"})
-    with django_capture_on_commit_callbacks(execute=True):
-        response = filer.post(reverse("desk:remind"), {"school": school_1012.pk}, follow=True)
+    response = remind(filer, school_1012, django_capture_on_commit_callbacks, follow=True)
     assert "9 名未确认的学生" in response.content.decode()
     assert len(_sms_outbox) == 9 and record.phone not in [phone for phone, _ in _sms_outbox]
     assert Reminder.objects.get().recipients == 9
-    response = filer.post(reverse("desk:remind"), {"school": school_1012.pk}, follow=True)
+    response = remind(filer, school_1012, django_capture_on_commit_callbacks, follow=True)
     assert "24 小时内已经提醒过" in response.content.decode()
     assert len(_sms_outbox) == 9
 
@@ -385,8 +394,7 @@ def test_handler_reminds_only_students_in_their_scope(
     django_capture_on_commit_callbacks,
 ):
     client.force_login(handler_xuhui)
-    with django_capture_on_commit_callbacks(execute=True):
-        client.post(reverse("desk:remind"), {"school": school_1012.pk})
+    remind(client, school_1012, django_capture_on_commit_callbacks)
     branch_phones = set(
         StudentRecord.objects.filter(campus_code="101201").values_list("phone", flat=True)
     )
@@ -460,11 +468,9 @@ def test_one_handlers_reminder_does_not_block_the_rest_of_the_school(
 
     handler = Client()  # `filer` is the default client, logged in as the school's filer
     handler.force_login(handler_xuhui)
-    with django_capture_on_commit_callbacks(execute=True):
-        handler.post(reverse("desk:remind"), {"school": school_1012.pk})
+    remind(handler, school_1012, django_capture_on_commit_callbacks)
     assert len(_sms_outbox) == 5  # the branch's students
-    with django_capture_on_commit_callbacks(execute=True):
-        filer.post(reverse("desk:remind"), {"school": school_1012.pk})
+    remind(filer, school_1012, django_capture_on_commit_callbacks)
     assert len(_sms_outbox) == 10  # the main campus's five, nobody twice
     assert len({phone for phone, _ in _sms_outbox}) == 10
 
