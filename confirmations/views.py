@@ -255,12 +255,19 @@ def start(request: HttpRequest, policy_year: PolicyYear) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def choose_school(request: HttpRequest, policy_year: PolicyYear) -> HttpResponse:
     records = selectors.records_for_student(request.student_record_ids, policy_year)
+    error = ""
     if request.method == "POST":
         chosen = next((r for r in records if str(r.pk) == request.POST.get("record")), None)
         if chosen is not None:
             request.session[SESSION_RECORD] = chosen.pk
             return redirect("student:record")
-    return render(request, "confirmations/choose_school.html", {"records": records})
+        # Nothing is pre-selected (issue 13, defect 7): a student who only taps 下一步 is asked.
+        error = "请选择您实际就读的院校"
+    return render(
+        request,
+        "confirmations/choose_school.html",
+        {"records": records, "error": error, "step": 1},
+    )
 
 
 def _chosen_record(request: HttpRequest, policy_year: PolicyYear):

@@ -62,6 +62,7 @@ class Row:
 #       persona order:        anon  student f1012 f1014 h_mh  h_xh  h_pd  admin
 ACCESS = [
     Row("home", "R R R R R R R R"),
+    Row("favicon", "OK OK OK OK OK OK OK OK"),
     Row("login", "OK OK R R R R R R"),
     Row("logout", "M M M M M M M M"),
     Row("security:two_factor_setup", "LOGIN LOGIN OK OK OK OK OK OK"),

@@ -259,3 +259,29 @@ def test_without_a_policy_year_the_flow_says_it_is_not_open(client, stored_1012,
     sign_in(client, stored_1012[0], _sms_outbox)
     response = client.get(reverse("student:start"))
     assert response.status_code == 200 and "尚未开放" in response.content.decode()
+
+
+@pytest.fixture
+def on_two_rosters(client, student, registry, filer_1014, year, workbook, _sms_outbox):
+    """The student is also on 1014's roster, signed in: the flow asks which school."""
+    roster_import(
+        content=workbook([dict(student, 总分校编码="101400")]),
+        school=registry["schools"]["1014"],
+        year=year,
+        user=filer_1014,
+        commit=True,
+    )
+    sign_in(client, student, _sms_outbox)
+    return student
+
+
+def test_school_choice_preselects_no_school(client, on_two_rosters):
+    html = client.get(reverse("student:school")).content.decode()
+    assert html.count('type="radio"') == 2 and "checked" not in html
+
+
+def test_school_choice_without_a_choice_is_a_form_error(client, on_two_rosters):
+    response = client.post(reverse("student:school"), {})
+    assert response.status_code == 200
+    assert 'role="alert">请选择您实际就读的院校</div>' in response.content.decode()
+    assert "student_record" not in client.session
