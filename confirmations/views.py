@@ -330,8 +330,30 @@ def pledge(request: HttpRequest, policy_year: PolicyYear) -> HttpResponse:
     return render(
         request,
         "confirmations/pledge.html",
-        {"form": form, "pledge_text": text, "policy_year": policy_year},
+        {
+            "form": form,
+            "pledge_text": text,
+            "policy_year": policy_year,
+            "kept_signature": _signature_to_keep(request),
+            "step": 3,
+        },
     )
+
+
+def _signature_to_keep(request: HttpRequest) -> str:
+    """The drawing a refused POST carried, to put back on the canvas (issue 13, defect 6).
+
+    Only a data URL that is a real PNG with ink on it goes back into the page; anything else
+    is dropped and the student signs again.
+    """
+    data_url = request.POST.get("signature", "") if request.method == "POST" else ""
+    if not data_url:
+        return ""
+    try:
+        services.signature_from_data_url(data_url)
+    except services.ConfirmationRefused:
+        return ""
+    return data_url
 
 
 def _own_application(request: HttpRequest, approval_number: str) -> Application:

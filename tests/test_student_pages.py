@@ -285,3 +285,33 @@ def test_school_choice_without_a_choice_is_a_form_error(client, on_two_rosters):
     assert response.status_code == 200
     assert 'role="alert">请选择您实际就读的院校</div>' in response.content.decode()
     assert "student_record" not in client.session
+
+
+def test_refusal_for_the_missing_tick_keeps_the_signature(
+    client, student, _sms_outbox, signature_data_url
+):
+    """Defect 6: forgetting 同意 must not wipe the drawing; the page puts it back."""
+    sign_in(client, student, _sms_outbox)
+    client.get(reverse("student:start"))
+    response = client.post(reverse("student:pledge"), {"signature": signature_data_url})
+    html = response.content.decode()
+    assert "请先阅读承诺书并勾选同意" in html
+    assert f'name="signature" id="id_signature" value="{signature_data_url}"' in html
+
+
+def test_refusal_does_not_send_back_what_is_not_a_png_signature(client, student, _sms_outbox):
+    sign_in(client, student, _sms_outbox)
+    client.get(reverse("student:start"))
+    posted = 'data:image/png;base64,PHNjcmlwdD4="><script>alert(1)</script>'
+    html = client.post(reverse("student:pledge"), {"signature": posted}).content.decode()
+    assert 'name="signature" id="id_signature" value=""' in html and "<script>alert" not in html
+
+
+def test_signature_script_checks_the_tick_before_sending(client):
+    """The browser asks for 同意 before the form goes (the journey taps it for real)."""
+    from pathlib import Path
+
+    from django.contrib.staticfiles import finders
+
+    script = Path(finders.find("js/signature.js")).read_text(encoding="utf-8")
+    assert "agree.checked" in script and "restore(kept)" in script
