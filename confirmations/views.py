@@ -121,41 +121,71 @@ def home(request: HttpRequest) -> HttpResponse:
 @sensitive_post_parameters("name", "id_number")
 @require_http_methods(["GET", "POST"])
 def identify(request: HttpRequest) -> HttpResponse:
-    form = IdentifyForm(request.POST or None)
+    pending = request.session.get(SESSION_CODE) or {}
+    # 修改姓名或证件号码 from the code page: the inputs come back as typed (from the session,
+    # never from the URL).
+    initial = {"name": pending.get("name", ""), "id_number": pending.get("id_number", "")}
+    form = IdentifyForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
+        name, id_number = form.cleaned_data["name"], form.cleaned_data["id_number"]
         try:
-            sent = otp.code_request(
-                name=form.cleaned_data["name"],
-                id_number=form.cleaned_data["id_number"],
-                client_ip=client_ip(request),
-            )
+            sent = otp.code_request(name=name, id_number=id_number, client_ip=client_ip(request))
         except otp.MalformedIdNumber as malformed:
             form.add_error("id_number", malformed.message)
+        except otp.ResendTooSoon as too_soon:
+            if _same_pair(pending, name, id_number):  # the code already sent is still good
+                _flash_code_page(request, too_soon.message)
+                return redirect("student:verify")
+            form.add_error(None, too_soon.message)
         except otp.RateLimited as limited:
             form.add_error(None, limited.message)
         else:
             request.session[SESSION_CODE] = {
                 "code_id": sent.code_id,
-                "id_number": normalize_id_number(form.cleaned_data["id_number"]),
+                "name": name.strip(),
+                "id_number": normalize_id_number(id_number),
                 "next": _safe_next(request.POST.get("next")),
             }
             return redirect("student:verify")
     return render(
-        request, "confirmations/identify.html", {"form": form, "next": request.GET.get("next", "")}
+        request,
+        "confirmations/identify.html",
+        {"form": form, "next": request.GET.get("next", "") or pending.get("next", "")},
     )
+
+
+def _same_pair(pending: dict, name: str, id_number: str) -> bool:
+    return (
+        bool(pending)
+        and pending.get("id_number") == normalize_id_number(id_number)
+        and rules.same_name(pending.get("name", ""), name)
+    )
+
+
+def _flash_code_page(request: HttpRequest, message: str, *, error: bool = False) -> None:
+    """A message for the next GET of the code page (POST-redirect-GET: every page in the
+    browser's history is a GET, so the back button returns to the code page)."""
+    pending = request.session.get(SESSION_CODE)
+    if pending is not None:
+        pending["error" if error else "notice"] = message
+        request.session.modified = True
 
 
 def _safe_next(value: str | None) -> str:
     return value if value and value.startswith("/student/") else reverse("student:start")
 
 
+@never_cache  # the countdown and the messages are of this moment
 @require_http_methods(["GET", "POST"])
 def verify(request: HttpRequest) -> HttpResponse:
     pending = request.session.get(SESSION_CODE)
     if not pending:
         return redirect("student:identify")
-    form = CodeForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST":
+        form = CodeForm(request.POST)
+        if not form.is_valid():
+            _flash_code_page(request, form.errors["code"][0], error=True)
+            return redirect("student:verify")
         record_ids = otp.code_verify(
             code_id=pending["code_id"],
             id_number=pending["id_number"],
@@ -178,8 +208,42 @@ def verify(request: HttpRequest) -> HttpResponse:
             request=request,
             target=f"code:{pending['code_id']}",
         )
-        form.add_error("code", "验证码错误或已过期，请重新输入或重新获取")
-    return render(request, "confirmations/verify.html", {"form": form})
+        _flash_code_page(request, otp.code_refusal(code_id=pending["code_id"]), error=True)
+        return redirect("student:verify")
+    error, notice = pending.pop("error", ""), pending.pop("notice", "")
+    request.session.modified = True
+    wait = (
+        otp.resend_wait(name=pending["name"], id_number=pending["id_number"])
+        if pending.get("name")
+        else 0
+    )
+    return render(
+        request,
+        "confirmations/verify.html",
+        {"form": CodeForm(), "error": error, "notice": notice, "wait": wait},
+    )
+
+
+@sensitive_post_parameters()
+@require_POST
+def resend(request: HttpRequest) -> HttpResponse:
+    """重新获取验证码 from the code page: a new code, or the seconds left, on the code page."""
+    pending = request.session.get(SESSION_CODE)
+    if not pending or not pending.get("name"):
+        return redirect("student:identify")
+    try:
+        sent = otp.code_request(
+            name=pending["name"], id_number=pending["id_number"], client_ip=client_ip(request)
+        )
+    except otp.ResendTooSoon as too_soon:
+        _flash_code_page(request, too_soon.message)
+    except (otp.RateLimited, otp.MalformedIdNumber) as refused:
+        _flash_code_page(request, refused.message, error=True)
+    else:
+        pending["code_id"] = sent.code_id
+        request.session.modified = True
+        _flash_code_page(request, "验证码已重新发送，请使用最新收到的验证码")
+    return redirect("student:verify")
 
 
 @require_POST

@@ -98,6 +98,7 @@ ACCESS = [
     Row("student:home", "OK OK OK OK OK OK OK OK"),
     Row("student:identify", "OK OK OK OK OK OK OK OK"),
     Row("student:verify", "ID ID ID ID ID ID ID ID"),
+    Row("student:resend", "ID ID ID ID ID ID ID ID", method="post"),
     Row("student:sign_out", "R R R R R R R R", method="post"),
     Row("student:start", "ID R ID ID ID ID ID ID"),
     Row("student:school", "ID OK ID ID ID ID ID ID"),
