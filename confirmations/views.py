@@ -352,6 +352,11 @@ def check_record(request: HttpRequest, policy_year: PolicyYear) -> HttpResponse:
             "masked_name": mask_name(record.name),
             "masked_id": mask_id_number(record.id_number),
             "residence_permit_hint": _residence_permit_hint(record.id_type),
+            "step": 2,
+            # 上一步: the school choice when there was one, else the page the flow began on.
+            "back_url": reverse("student:school")
+            if len(selectors.records_for_student(request.student_record_ids, policy_year)) > 1
+            else reverse("student:home"),
         },
     )
 
@@ -435,7 +440,7 @@ def _own_application(request: HttpRequest, approval_number: str) -> Application:
 @student_required
 def submitted(request: HttpRequest, approval_number: str) -> HttpResponse:
     application = _own_application(request, approval_number)
-    return render(request, "confirmations/submitted.html", {"application": application})
+    return render(request, "confirmations/submitted.html", {"application": application, "step": 4})
 
 
 @student_required
@@ -497,7 +502,12 @@ def signed_pledge(request: HttpRequest, approval_number: str) -> HttpResponse:
     return render(
         request,
         "confirmations/signed_pledge.html",
-        {"application": application, "pledge": application.pledge},
+        {
+            "application": application,
+            "pledge": application.pledge,
+            "masked_name": mask_name(application.name),
+            "masked_id": mask_id_number(application.id_number),
+        },
     )
 
 

@@ -331,3 +331,25 @@ def test_only_the_city_administrator_enters_the_admin(world):
     for url in admin_urls():
         got = {persona: outcome(world.clients[persona].get(url)) for persona in PERSONAS}
         assert got == expected, url
+
+
+# --- every page's landmarks ------------------------------------------------------------------------
+
+
+def test_every_page_in_the_table_has_one_main_and_one_h1(world):
+    """Issue 13: a <main> landmark and exactly one <h1> on every HTML page any persona gets."""
+    problems = []
+    for row in ACCESS:
+        if row.method != "get":
+            continue
+        args = [getattr(world, row.args)] if row.args else []
+        url = reverse(row.name, args=args)
+        for persona in PERSONAS:
+            response = world.clients[persona].get(url, follow=True)
+            if response.status_code != 200 or "text/html" not in response["Content-Type"]:
+                continue
+            html = response.content.decode()
+            mains, h1s = html.count("<main"), html.count("<h1")
+            if (mains, h1s) != (1, 1):
+                problems.append(f"{url} as {persona}: {mains} <main>, {h1s} <h1>")
+    assert not problems, "\n".join(sorted(set(problems)))

@@ -315,3 +315,35 @@ def test_signature_script_checks_the_tick_before_sending(client):
 
     script = Path(finders.find("js/signature.js")).read_text(encoding="utf-8")
     assert "agree.checked" in script and "restore(kept)" in script
+
+
+def test_hotline_is_a_tap_to_call_link_written_as_the_city_writes_it(client, policy_year):
+    html = client.get(reverse("student:home")).content.decode()
+    hotline = policy_year.city.hotline
+    dial = re.sub(r"[^\d+]", "", hotline)
+    assert f'<a class="tel" href="tel:{dial}">{hotline}</a>' in html
+
+
+def test_flow_pages_show_the_steps_and_a_way_back(client, student, _sms_outbox):
+    sign_in(client, student, _sms_outbox)
+    client.get(reverse("student:start"))
+    record = client.get(reverse("student:record")).content.decode()
+    pledge = client.get(reverse("student:pledge")).content.decode()
+    assert 'aria-current="step">核对信息' in record and ">上一步<" in record
+    assert 'aria-current="step">承诺签名' in pledge
+    assert f'href="{reverse("student:record")}">上一步<' in pledge
+
+
+def test_signed_pledge_says_it_is_the_students_copy_and_masks_the_id(
+    client, student, _sms_outbox, signature_data_url, django_capture_on_commit_callbacks
+):
+    sign_in(client, student, _sms_outbox)
+    client.get(reverse("student:start"))
+    confirm(client, signature_data_url, django_capture_on_commit_callbacks)
+    application = Application.objects.get()
+    html = client.get(
+        reverse("student:signed_pledge", args=[application.approval_number])
+    ).content.decode()
+    assert "学生留存副本" in html
+    assert student["证件号码"][:3] + "*****" + student["证件号码"][-2:] in html
+    assert student["证件号码"] not in html
