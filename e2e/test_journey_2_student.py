@@ -275,14 +275,24 @@ def test_student_walks_every_step_at_each_size(
     page.wait_for_url("**/student/pledge/")
     expect(page.locator(".steps [aria-current=step]")).to_have_text("承诺签名")
     journey.check(page, "pledge")
-    page.locator("#pledge-text").focus()  # the pledge box scrolls by keyboard
-    page.keyboard.press("PageDown")
-    assert page.evaluate("document.getElementById('pledge-text').scrollTop") > 0
+    # The pledge box is reached by keyboard and scrolls with it (when its text overflows).
+    pledge = page.locator("#pledge-text")
+    pledge.focus()
+    expect(pledge).to_be_focused()
+    if pledge.evaluate("box => box.scrollHeight > box.clientHeight"):
+        for _ in range(3):
+            pledge.press("ArrowDown")
+        deadline = time.monotonic() + 5  # wait_for_function would need eval, which the CSP denies
+        while pledge.evaluate("box => box.scrollTop") == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert pledge.evaluate("box => box.scrollTop") > 0
     if touch:
         sign_with_a_finger(page)
     else:
         sign_with_the_mouse(page)
     # Forgetting 同意: the browser says so and the drawing stays.
+    expect(page.locator("#sign-hint")).to_be_hidden()
+    journey.check(page, "pledge-signed")  # as a person would, look before pressing 提交
     press("button:has-text('提交')")
     expect(page.locator("#agree-missing")).to_be_visible()
     expect(page.locator("#sign-hint")).to_be_hidden()
@@ -295,7 +305,9 @@ def test_student_walks_every_step_at_each_size(
         document.getElementById('sign-form').submit(); }"""
     )
     page.wait_for_load_state("load")
-    expect(page.locator(".field-error", has_text="请先阅读承诺书并勾选同意")).to_be_visible()
+    expect(
+        page.locator(".field-error:not([hidden])", has_text="请先阅读承诺书并勾选同意")
+    ).to_be_visible()
     expect(page.locator("#sign-hint")).to_be_hidden()
     assert page.evaluate(
         "document.getElementById('id_signature').value.startsWith('data:image/png;base64,')"
