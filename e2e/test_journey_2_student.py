@@ -183,7 +183,9 @@ WALKERS = [
 
 
 def sign_with_the_mouse(page: Page) -> None:
-    box = page.locator("#signature-pad").bounding_box()
+    canvas = page.locator("#signature-pad")
+    canvas.scroll_into_view_if_needed()  # the mouse draws in the viewport's coordinates
+    box = canvas.bounding_box()
     stroke = [(0.08, 0.7), (0.25, 0.2), (0.4, 0.8), (0.58, 0.25), (0.75, 0.75), (0.92, 0.3)]
     points = [(box["x"] + box["width"] * x, box["y"] + box["height"] * y) for x, y in stroke]
     page.mouse.move(*points[0])
