@@ -28,7 +28,8 @@ def test_unknown_page_says_so_in_chinese(client):
 def test_forbidden_page_says_so_in_chinese(client, filer_1012):
     client.force_login(filer_1012)
     response = client.get(reverse("audit:entries"))
-    assert response.status_code == 403 and "无权访问" in response.content.decode()
+    html = response.content.decode()
+    assert response.status_code == 403 and "无权访问" in html and "返回工作台" in html
 
 
 def test_csrf_failure_says_what_to_do_in_chinese(registry):
