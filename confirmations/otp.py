@@ -112,13 +112,11 @@ def _records_by_phone(name: str, id_number: str) -> dict[str, list[int]]:
     return by_phone
 
 
-def _resend_wait(mine, now: dt.datetime) -> int:
-    """Whole seconds until this pair may ask for another code (0: now)."""
-    last = mine.aggregate(last=Max("created_at"))["last"]
+def _resend_wait(last: dt.datetime | None, now: dt.datetime) -> int:
+    """Whole seconds until this pair may ask for another code (0: now), from its last code."""
     if last is None:
         return 0
-    left = (last + RESEND_AFTER - now).total_seconds()
-    return max(0, math.ceil(left))
+    return max(0, math.ceil((last + RESEND_AFTER - now).total_seconds()))
 
 
 def resend_wait(*, name: str, id_number: str) -> int:
@@ -128,8 +126,10 @@ def resend_wait(*, name: str, id_number: str) -> int:
     """
     pair_hash = _digest("pair", normalize_id_number(id_number), name_key(normalize_text(name)))
     now = timezone.now()
-    mine = OneTimeCode.objects.filter(pair_hash=pair_hash, created_at__gte=now - RESEND_AFTER)
-    return _resend_wait(mine, now)
+    last = OneTimeCode.objects.filter(
+        pair_hash=pair_hash, created_at__gte=now - RESEND_AFTER
+    ).aggregate(last=Max("created_at"))["last"]
+    return _resend_wait(last, now)
 
 
 def code_request(*, name: str, id_number: str, client_ip: str | None) -> CodeSent:
@@ -144,10 +144,10 @@ def code_request(*, name: str, id_number: str, client_ip: str | None) -> CodeSen
     pair_hash = _digest("pair", id_number, name_key(name))
     mine = OneTimeCode.objects.filter(
         pair_hash=pair_hash, created_at__gte=now - dt.timedelta(hours=1)
-    )
-    if mine.count() >= SENDS_PER_PERSON_PER_HOUR:
+    ).aggregate(count=Count("pk"), last=Max("created_at"))
+    if mine["count"] >= SENDS_PER_PERSON_PER_HOUR:
         raise RateLimited("获取验证码次数过多，请一小时后再试")
-    if wait := _resend_wait(mine, now):
+    if wait := _resend_wait(mine["last"], now):
         raise ResendTooSoon(wait)
 
     deliveries, messages = [], []
