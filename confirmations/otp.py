@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import math
 import secrets
 from dataclasses import dataclass
 
@@ -51,6 +52,14 @@ class RateLimited(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class ResendTooSoon(RateLimited):
+    """A code went to this name and ID number less than a minute ago; `wait` seconds are left."""
+
+    def __init__(self, wait: int) -> None:
+        super().__init__(f"验证码已发送，请 {wait} 秒后再重新获取")
+        self.wait = wait
 
 
 class MalformedIdNumber(Exception):
@@ -103,6 +112,26 @@ def _records_by_phone(name: str, id_number: str) -> dict[str, list[int]]:
     return by_phone
 
 
+def _resend_wait(last: dt.datetime | None, now: dt.datetime) -> int:
+    """Whole seconds until this pair may ask for another code (0: now), from its last code."""
+    if last is None:
+        return 0
+    return max(0, math.ceil((last + RESEND_AFTER - now).total_seconds()))
+
+
+def resend_wait(*, name: str, id_number: str) -> int:
+    """Seconds before 重新获取 may send another code to this name and ID number (0: now).
+
+    The code page counts this down (the server's number, not a fixed 60).
+    """
+    pair_hash = _digest("pair", normalize_id_number(id_number), name_key(normalize_text(name)))
+    now = timezone.now()
+    last = OneTimeCode.objects.filter(
+        pair_hash=pair_hash, created_at__gte=now - RESEND_AFTER
+    ).aggregate(last=Max("created_at"))["last"]
+    return _resend_wait(last, now)
+
+
 def code_request(*, name: str, id_number: str, client_ip: str | None) -> CodeSent:
     """Send a code to each roster phone for this name and ID number (if they match any)."""
     id_number = normalize_id_number(id_number)
@@ -115,11 +144,11 @@ def code_request(*, name: str, id_number: str, client_ip: str | None) -> CodeSen
     pair_hash = _digest("pair", id_number, name_key(name))
     mine = OneTimeCode.objects.filter(
         pair_hash=pair_hash, created_at__gte=now - dt.timedelta(hours=1)
-    )
-    if mine.count() >= SENDS_PER_PERSON_PER_HOUR:
+    ).aggregate(count=Count("pk"), last=Max("created_at"))
+    if mine["count"] >= SENDS_PER_PERSON_PER_HOUR:
         raise RateLimited("获取验证码次数过多，请一小时后再试")
-    if mine.filter(created_at__gte=now - RESEND_AFTER).exists():
-        raise RateLimited("验证码已发送，请 60 秒后再重新获取")
+    if wait := _resend_wait(mine["last"], now):
+        raise ResendTooSoon(wait)
 
     deliveries, messages = [], []
     for phone, record_ids in _records_by_phone(name, id_number).items():
@@ -169,3 +198,25 @@ def code_verify(*, code_id: int, id_number: str, code: str) -> list[int]:
     if not OneTimeCode.objects.filter(pk=candidate.pk, used_at__isnull=True).update(used_at=now):
         return []
     return list(delivery["record_ids"])
+
+
+TOO_MANY_ATTEMPTS = "错误次数过多，请重新获取验证码"
+EXPIRED = "验证码已过期，请重新获取验证码"
+WRONG = "验证码错误，请重新输入或重新获取"
+
+
+def code_refusal(*, code_id: int) -> str:
+    """Why a code of this request is refused now, in the student's words (after `code_verify`).
+
+    Once the guesses are used up even the right code is refused: the student must be told to
+    get a new code, not that the code is wrong (issue 13, defect 5). Says nothing about whether
+    the name and ID number matched a roster: every request has the same attempts and expiry.
+    """
+    sent = OneTimeCode.objects.filter(pk=code_id).first()
+    if sent is None or sent.used_at is not None:
+        return EXPIRED
+    if sent.attempts >= VERIFY_ATTEMPTS:
+        return TOO_MANY_ATTEMPTS
+    if sent.expires_at <= timezone.now():
+        return EXPIRED
+    return WRONG

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import ClassVar, Protocol
 
 from django.conf import settings
@@ -20,11 +21,27 @@ class SmsSender(Protocol):
     def send(self, phone: str, message: str) -> None: ...
 
 
+_CODE = re.compile(r"验证码是 (\d{6})")
+_FRAME = "=" * 44
+
+
 class LogSender:
-    """Development sender: writes the message to the log with the phone masked."""
+    """Development sender (`make run`): one-time codes stand out in the console, framed on
+    lines of their own; every other text (reminders) is one short line without its content,
+    so a batch of reminders never buries a code. Phones are masked."""
 
     def send(self, phone: str, message: str) -> None:
-        logger.warning("SMS to %s: %s", mask_phone(phone), message)
+        if found := _CODE.search(message):
+            logger.warning(
+                "\n%s\n  验证码 %s   → 手机 %s（5 分钟内有效）\n%s",
+                _FRAME,
+                found.group(1),
+                mask_phone(phone),
+                _FRAME,
+            )
+            return
+        sender = message.split("】", 1)[0] + "】" if message.startswith("【") else ""
+        logger.info("短信 → %s：%s…（%d 字，内容略）", mask_phone(phone), sender, len(message))
 
 
 class MemorySender:

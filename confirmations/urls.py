@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("identify/", views.identify, name="identify"),
     path("verify/", views.verify, name="verify"),
+    path("verify/resend/", views.resend, name="resend"),
     path("sign-out/", views.sign_out, name="sign_out"),
     path("start/", views.start, name="start"),
     path("school/", views.choose_school, name="school"),

@@ -121,41 +121,71 @@ def home(request: HttpRequest) -> HttpResponse:
 @sensitive_post_parameters("name", "id_number")
 @require_http_methods(["GET", "POST"])
 def identify(request: HttpRequest) -> HttpResponse:
-    form = IdentifyForm(request.POST or None)
+    pending = request.session.get(SESSION_CODE) or {}
+    # 修改姓名或证件号码 from the code page: the inputs come back as typed (from the session,
+    # never from the URL).
+    initial = {"name": pending.get("name", ""), "id_number": pending.get("id_number", "")}
+    form = IdentifyForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
+        name, id_number = form.cleaned_data["name"], form.cleaned_data["id_number"]
         try:
-            sent = otp.code_request(
-                name=form.cleaned_data["name"],
-                id_number=form.cleaned_data["id_number"],
-                client_ip=client_ip(request),
-            )
+            sent = otp.code_request(name=name, id_number=id_number, client_ip=client_ip(request))
         except otp.MalformedIdNumber as malformed:
             form.add_error("id_number", malformed.message)
+        except otp.ResendTooSoon as too_soon:
+            if _same_pair(pending, name, id_number):  # the code already sent is still good
+                _flash_code_page(request, too_soon.message)
+                return redirect("student:verify")
+            form.add_error(None, too_soon.message)
         except otp.RateLimited as limited:
             form.add_error(None, limited.message)
         else:
             request.session[SESSION_CODE] = {
                 "code_id": sent.code_id,
-                "id_number": normalize_id_number(form.cleaned_data["id_number"]),
+                "name": name.strip(),
+                "id_number": normalize_id_number(id_number),
                 "next": _safe_next(request.POST.get("next")),
             }
             return redirect("student:verify")
     return render(
-        request, "confirmations/identify.html", {"form": form, "next": request.GET.get("next", "")}
+        request,
+        "confirmations/identify.html",
+        {"form": form, "next": request.GET.get("next", "") or pending.get("next", "")},
     )
+
+
+def _same_pair(pending: dict, name: str, id_number: str) -> bool:
+    return (
+        bool(pending)
+        and pending.get("id_number") == normalize_id_number(id_number)
+        and rules.same_name(pending.get("name", ""), name)
+    )
+
+
+def _flash_code_page(request: HttpRequest, message: str, *, error: bool = False) -> None:
+    """A message for the next GET of the code page (POST-redirect-GET: every page in the
+    browser's history is a GET, so the back button returns to the code page)."""
+    pending = request.session.get(SESSION_CODE)
+    if pending is not None:
+        pending["error" if error else "notice"] = message
+        request.session.modified = True
 
 
 def _safe_next(value: str | None) -> str:
     return value if value and value.startswith("/student/") else reverse("student:start")
 
 
+@never_cache  # the countdown and the messages are of this moment
 @require_http_methods(["GET", "POST"])
 def verify(request: HttpRequest) -> HttpResponse:
     pending = request.session.get(SESSION_CODE)
     if not pending:
         return redirect("student:identify")
-    form = CodeForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST":
+        form = CodeForm(request.POST)
+        if not form.is_valid():
+            _flash_code_page(request, form.errors["code"][0], error=True)
+            return redirect("student:verify")
         record_ids = otp.code_verify(
             code_id=pending["code_id"],
             id_number=pending["id_number"],
@@ -178,8 +208,42 @@ def verify(request: HttpRequest) -> HttpResponse:
             request=request,
             target=f"code:{pending['code_id']}",
         )
-        form.add_error("code", "验证码错误或已过期，请重新输入或重新获取")
-    return render(request, "confirmations/verify.html", {"form": form})
+        _flash_code_page(request, otp.code_refusal(code_id=pending["code_id"]), error=True)
+        return redirect("student:verify")
+    error, notice = pending.pop("error", ""), pending.pop("notice", "")
+    request.session.modified = True
+    wait = (
+        otp.resend_wait(name=pending["name"], id_number=pending["id_number"])
+        if pending.get("name")
+        else 0
+    )
+    return render(
+        request,
+        "confirmations/verify.html",
+        {"form": CodeForm(), "error": error, "notice": notice, "wait": wait},
+    )
+
+
+@sensitive_post_parameters()
+@require_POST
+def resend(request: HttpRequest) -> HttpResponse:
+    """重新获取验证码 from the code page: a new code, or the seconds left, on the code page."""
+    pending = request.session.get(SESSION_CODE)
+    if not pending or not pending.get("name"):
+        return redirect("student:identify")
+    try:
+        sent = otp.code_request(
+            name=pending["name"], id_number=pending["id_number"], client_ip=client_ip(request)
+        )
+    except otp.ResendTooSoon as too_soon:
+        _flash_code_page(request, too_soon.message)
+    except (otp.RateLimited, otp.MalformedIdNumber) as refused:
+        _flash_code_page(request, refused.message, error=True)
+    else:
+        pending["code_id"] = sent.code_id
+        request.session.modified = True
+        _flash_code_page(request, "验证码已重新发送，请使用最新收到的验证码")
+    return redirect("student:verify")
 
 
 @require_POST
@@ -255,12 +319,19 @@ def start(request: HttpRequest, policy_year: PolicyYear) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def choose_school(request: HttpRequest, policy_year: PolicyYear) -> HttpResponse:
     records = selectors.records_for_student(request.student_record_ids, policy_year)
+    error = ""
     if request.method == "POST":
         chosen = next((r for r in records if str(r.pk) == request.POST.get("record")), None)
         if chosen is not None:
             request.session[SESSION_RECORD] = chosen.pk
             return redirect("student:record")
-    return render(request, "confirmations/choose_school.html", {"records": records})
+        # Nothing is pre-selected (issue 13, defect 7): a student who only taps 下一步 is asked.
+        error = "请选择您实际就读的院校"
+    return render(
+        request,
+        "confirmations/choose_school.html",
+        {"records": records, "error": error, "step": 1},
+    )
 
 
 def _chosen_record(request: HttpRequest, policy_year: PolicyYear):
@@ -281,6 +352,11 @@ def check_record(request: HttpRequest, policy_year: PolicyYear) -> HttpResponse:
             "masked_name": mask_name(record.name),
             "masked_id": mask_id_number(record.id_number),
             "residence_permit_hint": _residence_permit_hint(record.id_type),
+            "step": 2,
+            # 上一步: the school choice when there was one, else the page the flow began on.
+            "back_url": reverse("student:school")
+            if len(selectors.records_for_student(request.student_record_ids, policy_year)) > 1
+            else reverse("student:home"),
         },
     )
 
@@ -323,8 +399,30 @@ def pledge(request: HttpRequest, policy_year: PolicyYear) -> HttpResponse:
     return render(
         request,
         "confirmations/pledge.html",
-        {"form": form, "pledge_text": text, "policy_year": policy_year},
+        {
+            "form": form,
+            "pledge_text": text,
+            "policy_year": policy_year,
+            "kept_signature": _signature_to_keep(request),
+            "step": 3,
+        },
     )
+
+
+def _signature_to_keep(request: HttpRequest) -> str:
+    """The drawing a refused POST carried, to put back on the canvas (issue 13, defect 6).
+
+    Only a data URL that is a real PNG with ink on it goes back into the page; anything else
+    is dropped and the student signs again.
+    """
+    data_url = request.POST.get("signature", "") if request.method == "POST" else ""
+    if not data_url:
+        return ""
+    try:
+        services.signature_from_data_url(data_url)
+    except services.ConfirmationRefused:
+        return ""
+    return data_url
 
 
 def _own_application(request: HttpRequest, approval_number: str) -> Application:
@@ -342,7 +440,7 @@ def _own_application(request: HttpRequest, approval_number: str) -> Application:
 @student_required
 def submitted(request: HttpRequest, approval_number: str) -> HttpResponse:
     application = _own_application(request, approval_number)
-    return render(request, "confirmations/submitted.html", {"application": application})
+    return render(request, "confirmations/submitted.html", {"application": application, "step": 4})
 
 
 @student_required
@@ -404,7 +502,12 @@ def signed_pledge(request: HttpRequest, approval_number: str) -> HttpResponse:
     return render(
         request,
         "confirmations/signed_pledge.html",
-        {"application": application, "pledge": application.pledge},
+        {
+            "application": application,
+            "pledge": application.pledge,
+            "masked_name": mask_name(application.name),
+            "masked_id": mask_id_number(application.id_number),
+        },
     )
 
 

@@ -164,3 +164,179 @@ def test_student_confirms_on_a_phone_and_sees_the_result(
         # 立即办理 goes back to the result page, not into a new flow.
         page.goto("/student/start/")
         expect(page.locator("dl.kv")).to_contain_text("建账失败")
+
+
+# --- every step at each size (issue 13): the steps, 上一步, the code pages, the kept signature ---
+
+SIZES = {
+    "390x844": PHONE,
+    "360x740": {**PHONE, "viewport": {"width": 360, "height": 740}},
+    "desktop": {"viewport": {"width": 1280, "height": 800}},
+}
+# Stored students of 1012 nobody else confirms in the browser tests: seed_demo's student on two
+# rosters (row 7), the city-resident conversion (row 1), and an ordinary freshman (row 9).
+WALKERS = [
+    pytest.param("390x844", 7, id="phone-390-two-schools"),
+    pytest.param("360x740", 1, id="phone-360"),
+    pytest.param("desktop", 9, id="desktop"),
+]
+
+
+def sign_with_the_mouse(page: Page) -> None:
+    canvas = page.locator("#signature-pad")
+    canvas.scroll_into_view_if_needed()  # the mouse draws in the viewport's coordinates
+    box = canvas.bounding_box()
+    stroke = [(0.08, 0.7), (0.25, 0.2), (0.4, 0.8), (0.58, 0.25), (0.75, 0.75), (0.92, 0.3)]
+    points = [(box["x"] + box["width"] * x, box["y"] + box["height"] * y) for x, y in stroke]
+    page.mouse.move(*points[0])
+    page.mouse.down()
+    for x, y in points[1:]:
+        page.mouse.move(x, y, steps=8)
+    page.mouse.up()
+
+
+def no_sideways_scroll(page: Page) -> None:
+    width = page.viewport_size["width"]
+    assert page.evaluate("document.documentElement.scrollWidth") <= width, page.url
+
+
+@pytest.mark.parametrize(("size", "row"), WALKERS)
+def test_student_walks_every_step_at_each_size(
+    new_context, journey: Journey, outbox: Outbox, stored_1012, size, row
+):
+    touch = SIZES[size].get("has_touch", False)
+    page = new_context(**SIZES[size]).new_page()
+    page.set_default_timeout(20_000)
+    journey.follow(page)
+    press = page.tap if touch else page.click
+    student = stored_1012[row]
+
+    page.goto("/student/")
+    journey.check(page, "home")
+    no_sideways_scroll(page)
+    tel = page.locator("a.tel").first
+    expect(tel).to_have_attribute("href", re.compile(r"^tel:\d+$"))
+    press("text=立即办理")
+    page.wait_for_url("**/student/identify/**")
+    journey.check(page, "identify")
+    page.fill("#id_name", student["姓名"])
+    page.fill("#id_id_number", student["证件号码"])
+    sent_after = outbox.mark()
+    press("button:has-text('获取验证码')")
+    page.wait_for_url("**/student/verify/")
+    journey.check(page, "code")
+    code = outbox.code_for(student["联系电话"], after=sent_after)
+
+    # A wrong code is answered on the code page, reached by GET.
+    page.fill("#id_code", f"{(int(code) + 1) % 10**6:06d}")
+    press("button:has-text('验证并继续')")
+    page.wait_for_url("**/student/verify/")
+    expect(page.locator("#code-error")).to_contain_text("验证码错误")
+    # 重新获取 counts down the server's seconds; pressed early (as without JS) it stays here.
+    resend = page.locator("#resend")
+    expect(resend).to_be_disabled()
+    expect(resend).to_contain_text("秒后可用")
+    before = int(resend.locator("[data-seconds]").inner_text())
+    page.wait_for_timeout(2100)
+    assert int(resend.locator("[data-seconds]").inner_text()) < before
+    page.evaluate("document.getElementById('resend').disabled = false")
+    press("#resend")
+    page.wait_for_url("**/student/verify/")
+    expect(page.locator("p.notice[role=status]")).to_contain_text("秒后再重新获取")
+    expect(page.locator("#id_code")).to_be_visible()
+    journey.check(page, "code-countdown")
+    # 上一步 keeps what was typed; the back button returns to the code page.
+    press("text=上一步：修改姓名或证件号码")
+    page.wait_for_url("**/student/identify/")
+    expect(page.locator("#id_name")).to_have_value(student["姓名"])
+    assert student["证件号码"] not in page.url
+    journey.check(page, "identify-kept")
+    page.go_back()
+    page.wait_for_url("**/student/verify/")
+    expect(page.locator("#id_code")).to_be_visible()
+    page.fill("#id_code", code)
+    press("button:has-text('验证并继续')")
+
+    if row == 7:  # on two rosters: nothing pre-selected, 下一步 alone asks to choose
+        page.wait_for_url("**/student/school/")
+        expect(page.locator("input[name=record]:checked")).to_have_count(0)
+        press("button:has-text('下一步')")
+        page.wait_for_url("**/student/school/")
+        expect(page.locator("#school-error")).to_have_text("请选择您实际就读的院校")
+        journey.check(page, "choose-school-error")
+        press("label.choice:has-text('上海某某大学')")
+        journey.check(page, "choose-school")
+        press("button:has-text('下一步')")
+    page.wait_for_url("**/student/record/")
+    expect(page.locator(".steps [aria-current=step]")).to_have_text("核对信息")
+    expect(page.get_by_role("link", name="上一步")).to_be_visible()
+    journey.check(page, "record")
+    no_sideways_scroll(page)
+    press("a.btn:has-text('下一步')")
+
+    page.wait_for_url("**/student/pledge/")
+    expect(page.locator(".steps [aria-current=step]")).to_have_text("承诺签名")
+    journey.check(page, "pledge")
+    # The pledge box is reached by keyboard and scrolls with it (when its text overflows).
+    pledge = page.locator("#pledge-text")
+    pledge.focus()
+    expect(pledge).to_be_focused()
+    if pledge.evaluate("box => box.scrollHeight > box.clientHeight"):
+        for _ in range(3):
+            pledge.press("ArrowDown")
+        deadline = time.monotonic() + 5  # wait_for_function would need eval, which the CSP denies
+        while pledge.evaluate("box => box.scrollTop") == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert pledge.evaluate("box => box.scrollTop") > 0
+    if touch:
+        sign_with_a_finger(page)
+    else:
+        sign_with_the_mouse(page)
+    # Forgetting 同意: the browser says so and the drawing stays.
+    expect(page.locator("#sign-hint")).to_be_hidden()
+    journey.check(page, "pledge-signed")  # as a person would, look before pressing 提交
+    press("button:has-text('提交')")
+    expect(page.locator("#agree-missing")).to_be_visible()
+    expect(page.locator("#sign-hint")).to_be_hidden()
+    assert page.url.endswith("/student/pledge/")
+    journey.check(page, "pledge-no-tick")
+    # The server's refusal (the form sent past the script) puts the drawing back too.
+    page.evaluate(
+        """() => { const pad = document.getElementById('signature-pad');
+        document.getElementById('id_signature').value = pad.toDataURL('image/png');
+        document.getElementById('sign-form').submit(); }"""
+    )
+    page.wait_for_load_state("load")
+    expect(
+        page.locator(".field-error:not([hidden])", has_text="请先阅读承诺书并勾选同意")
+    ).to_be_visible()
+    expect(page.locator("#sign-hint")).to_be_hidden()
+    assert page.evaluate(
+        "document.getElementById('id_signature').value.startsWith('data:image/png;base64,')"
+    )
+    journey.check(page, "pledge-refused-drawing-kept")
+    press("#id_agree")
+    press("button:has-text('提交')")
+
+    page.wait_for_url("**/submitted/")
+    expect(page.locator(".steps [aria-current=step]")).to_have_text("提交")
+    journey.check(page, "submitted")
+    press("text=前往办件进度")
+    page.wait_for_url("**/student/applications/")
+    wait_for_the_worker(page)
+    journey.check(page, "applications")
+    press("a.btn:has-text('查看结果')")
+    page.wait_for_url(re.compile(r"/student/applications/\d+/$"))
+    journey.check(page, "result")
+    no_sideways_scroll(page)
+    expect(page.locator("dl.kv")).to_contain_text("建账成功")
+    press("text=查看已签承诺书")
+    page.wait_for_url("**/pledge/")
+    expect(page.locator("h1")).to_have_text("自愿参保承诺书（学生留存副本）")
+    expect(page.locator("main")).to_contain_text(student["证件号码"][:3] + "*")
+    expect(page.locator("main")).not_to_contain_text(student["证件号码"])
+    journey.check(page, "signed-pledge")
+    no_sideways_scroll(page)
+    page.goto("/student/benefits/")
+    journey.check(page, "benefits")
+    no_sideways_scroll(page)

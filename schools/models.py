@@ -185,6 +185,13 @@ class Campus(models.Model):
     def is_main(self) -> bool:
         return self.code.endswith(MAIN_CAMPUS_SEQUENCE)
 
+    @property
+    def display_name(self) -> str:
+        """The name, marked （总校） for the main campus unless the name already says so."""
+        if self.is_main and "总校" not in self.name:
+            return f"{self.name}（总校）"
+        return self.name
+
     def clean(self) -> None:
         if self.school_id and not self.code.startswith(self.school.code):
             raise ValidationError({"code": "总分校编码的前 4 位必须是学校编码"})

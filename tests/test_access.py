@@ -62,6 +62,7 @@ class Row:
 #       persona order:        anon  student f1012 f1014 h_mh  h_xh  h_pd  admin
 ACCESS = [
     Row("home", "R R R R R R R R"),
+    Row("favicon", "OK OK OK OK OK OK OK OK"),
     Row("login", "OK OK R R R R R R"),
     Row("logout", "M M M M M M M M"),
     Row("security:two_factor_setup", "LOGIN LOGIN OK OK OK OK OK OK"),
@@ -97,6 +98,7 @@ ACCESS = [
     Row("student:home", "OK OK OK OK OK OK OK OK"),
     Row("student:identify", "OK OK OK OK OK OK OK OK"),
     Row("student:verify", "ID ID ID ID ID ID ID ID"),
+    Row("student:resend", "ID ID ID ID ID ID ID ID", method="post"),
     Row("student:sign_out", "R R R R R R R R", method="post"),
     Row("student:start", "ID R ID ID ID ID ID ID"),
     Row("student:school", "ID OK ID ID ID ID ID ID"),
@@ -332,3 +334,25 @@ def test_only_the_city_administrator_enters_the_admin(world):
     for url in admin_urls():
         got = {persona: outcome(world.clients[persona].get(url)) for persona in PERSONAS}
         assert got == expected, url
+
+
+# --- every page's landmarks ------------------------------------------------------------------------
+
+
+def test_every_page_in_the_table_has_one_main_and_one_h1(world):
+    """Issue 13: a <main> landmark and exactly one <h1> on every HTML page any persona gets."""
+    problems = []
+    for row in ACCESS:
+        if row.method != "get":
+            continue
+        args = [getattr(world, row.args)] if row.args else []
+        url = reverse(row.name, args=args)
+        for persona in PERSONAS:
+            response = world.clients[persona].get(url, follow=True)
+            if response.status_code != 200 or "text/html" not in response["Content-Type"]:
+                continue
+            html = response.content.decode()
+            mains, h1s = html.count("<main"), html.count("<h1")
+            if (mains, h1s) != (1, 1):
+                problems.append(f"{url} as {persona}: {mains} <main>, {h1s} <h1>")
+    assert not problems, "\n".join(sorted(set(problems)))

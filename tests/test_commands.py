@@ -179,3 +179,21 @@ def test_seed_demo_shows_a_failed_student_the_right_result_page(
     html = response.content.decode()
     assert response.redirect_chain[-1][0].endswith(f"/{failed.approval_number}/")
     assert "区医保中心会为您重新提交" in html and "重新申请</a>" not in html
+
+
+def test_seed_demo_prints_a_student_on_two_rosters_who_chooses_the_school(
+    settings, tmp_path, client, sign_in_student
+):
+    import re
+
+    from django.urls import reverse
+
+    settings.VAR_DIR = tmp_path
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    call_command("seed_demo", stdout=StringIO())  # idempotent: still one record at 1014
+    line = re.search(r"^\s+(\S+)\s+(\d{17}[\dX])\s+→ (在 1012 和 1014 .+)$", out.getvalue(), re.M)
+    name, id_number = line.group(1), line.group(2)
+    assert StudentRecord.objects.filter(id_number=id_number).count() == 2
+    sign_in_student(client, name, id_number)
+    assert client.get(reverse("student:start")).url == reverse("student:school")

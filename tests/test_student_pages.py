@@ -164,8 +164,8 @@ def test_wrong_name_reaches_the_same_code_page_and_never_signs_in(client, studen
         reverse("student:identify"), {"name": "不是本人", "id_number": student["证件号码"]}
     )
     assert response.url == reverse("student:verify")
-    response = client.post(reverse("student:verify"), {"code": "123456"})
-    assert "验证码错误或已过期" in response.content.decode()
+    response = client.post(reverse("student:verify"), {"code": "123456"}, follow=True)
+    assert "验证码错误" in response.content.decode()
     assert client.get(reverse("student:start")).status_code == 302
 
 
@@ -259,3 +259,91 @@ def test_without_a_policy_year_the_flow_says_it_is_not_open(client, stored_1012,
     sign_in(client, stored_1012[0], _sms_outbox)
     response = client.get(reverse("student:start"))
     assert response.status_code == 200 and "尚未开放" in response.content.decode()
+
+
+@pytest.fixture
+def on_two_rosters(client, student, registry, filer_1014, year, workbook, _sms_outbox):
+    """The student is also on 1014's roster, signed in: the flow asks which school."""
+    roster_import(
+        content=workbook([dict(student, 总分校编码="101400")]),
+        school=registry["schools"]["1014"],
+        year=year,
+        user=filer_1014,
+        commit=True,
+    )
+    sign_in(client, student, _sms_outbox)
+    return student
+
+
+def test_school_choice_preselects_no_school(client, on_two_rosters):
+    html = client.get(reverse("student:school")).content.decode()
+    assert html.count('type="radio"') == 2 and "checked" not in html
+
+
+def test_school_choice_without_a_choice_is_a_form_error(client, on_two_rosters):
+    response = client.post(reverse("student:school"), {})
+    assert response.status_code == 200
+    assert 'role="alert">请选择您实际就读的院校</div>' in response.content.decode()
+    assert "student_record" not in client.session
+
+
+def test_refusal_for_the_missing_tick_keeps_the_signature(
+    client, student, _sms_outbox, signature_data_url
+):
+    """Defect 6: forgetting 同意 must not wipe the drawing; the page puts it back."""
+    sign_in(client, student, _sms_outbox)
+    client.get(reverse("student:start"))
+    response = client.post(reverse("student:pledge"), {"signature": signature_data_url})
+    html = response.content.decode()
+    assert "请先阅读承诺书并勾选同意" in html
+    assert f'name="signature" id="id_signature" value="{signature_data_url}"' in html
+
+
+def test_refusal_does_not_send_back_what_is_not_a_png_signature(client, student, _sms_outbox):
+    sign_in(client, student, _sms_outbox)
+    client.get(reverse("student:start"))
+    posted = 'data:image/png;base64,PHNjcmlwdD4="><script>alert(1)</script>'
+    html = client.post(reverse("student:pledge"), {"signature": posted}).content.decode()
+    assert 'name="signature" id="id_signature" value=""' in html and "<script>alert" not in html
+
+
+def test_signature_script_checks_the_tick_before_sending(client):
+    """The browser asks for 同意 before the form goes (the journey taps it for real)."""
+    from pathlib import Path
+
+    from django.contrib.staticfiles import finders
+
+    script = Path(finders.find("js/signature.js")).read_text(encoding="utf-8")
+    assert "agree.checked" in script and "restore(kept)" in script
+
+
+def test_hotline_is_a_tap_to_call_link_written_as_the_city_writes_it(client, policy_year):
+    html = client.get(reverse("student:home")).content.decode()
+    hotline = policy_year.city.hotline
+    dial = re.sub(r"[^\d+]", "", hotline)
+    assert f'<a class="tel" href="tel:{dial}">{hotline}</a>' in html
+
+
+def test_flow_pages_show_the_steps_and_a_way_back(client, student, _sms_outbox):
+    sign_in(client, student, _sms_outbox)
+    client.get(reverse("student:start"))
+    record = client.get(reverse("student:record")).content.decode()
+    pledge = client.get(reverse("student:pledge")).content.decode()
+    assert 'aria-current="step">核对信息' in record and ">上一步<" in record
+    assert 'aria-current="step">承诺签名' in pledge
+    assert f'href="{reverse("student:record")}">上一步<' in pledge
+
+
+def test_signed_pledge_says_it_is_the_students_copy_and_masks_the_id(
+    client, student, _sms_outbox, signature_data_url, django_capture_on_commit_callbacks
+):
+    sign_in(client, student, _sms_outbox)
+    client.get(reverse("student:start"))
+    confirm(client, signature_data_url, django_capture_on_commit_callbacks)
+    application = Application.objects.get()
+    html = client.get(
+        reverse("student:signed_pledge", args=[application.approval_number])
+    ).content.decode()
+    assert "学生留存副本" in html
+    assert student["证件号码"][:3] + "*****" + student["证件号码"][-2:] in html
+    assert student["证件号码"] not in html

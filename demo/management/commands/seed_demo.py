@@ -111,6 +111,7 @@ class Command(BaseCommand):
         stored = self._store_roster(year)
         self._coverage_registry(stored)
         prepared = self._confirmed_in_september(stored, policy_year)
+        prepared.append(self._on_two_rosters(stored, year))
         roster_path = self._write_demo_roster(year)
         self.stdout.write(self.style.SUCCESS("演示数据已就绪 (demo data ready)."))
         self.stdout.write(f"  Demo roster to upload for 1012: {roster_path}")
@@ -216,6 +217,23 @@ class Command(BaseCommand):
             application.refresh_from_db()
             prepared.append((row, self._describe(application)))
         return prepared
+
+    def _on_two_rosters(self, stored: list[dict[str, str]], year: int) -> tuple[dict, str]:
+        """The next stored student, also on 1014's roster (same phone): 立即办理 asks which school.
+
+        Printed after the others, in roster order, so that the printed students are still the
+        first rows of 1012's roster (the browser tests rebuild them from that).
+        """
+        row = stored[len(DEMO_OUTCOMES) + len(CONFIRMED_IN_SEPTEMBER)]
+        at_1014 = {**row, "学号": "1014" + row["学号"][-6:], "总分校编码": "101400"}
+        roster_import(
+            content=roster_workbook([at_1014]),
+            school=School.objects.get(code="1014"),
+            year=year,
+            user=User.objects.get(username="filer1014"),
+            commit=True,
+        )
+        return row, "在 1012 和 1014 两所院校的名单中：立即办理后先选择学校，建账成功"
 
     def _confirm_on_behalf(
         self, record: StudentRecord, policy_year: PolicyYear, filer: User, *, when: dt.datetime
