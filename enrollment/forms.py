@@ -85,7 +85,13 @@ class StudentRecordForm(forms.Form):
     def add_rule_errors(self, errors: list[rules.FieldError]) -> None:
         by_header = {spec.header: spec.attribute for spec in rules.FIELDS}
         for error in errors:
-            self.add_error(by_header[error.column], error.message)
+            attribute = by_header[error.column]
+            message = error.message
+            if isinstance(self.fields[attribute], forms.ChoiceField) and message == (
+                rules.required_message(error.column)
+            ):
+                message = f"请选择{error.column}"  # a drop-down is chosen, not filled in
+            self.add_error(attribute, message)
 
 
 class RecordSearchForm(forms.Form):

@@ -688,9 +688,13 @@ ROW_CHECKS: tuple[tuple[str, Callable[[_Row], str | None]], ...] = (
 )
 
 
+def required_message(header: str) -> str:
+    return f"{header}不能为空，请填写"
+
+
 def _field_error(spec: FieldSpec, text: str, context: RowContext) -> str | None:
     if not text:
-        return f"{spec.header}不能为空，请填写" if spec.required else None
+        return required_message(spec.header) if spec.required else None
     if spec.codes is not None and text not in spec.codes:
         return _code_message(spec, text)
     if len(text) > spec.width:

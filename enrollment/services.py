@@ -378,6 +378,22 @@ def record_save(
     return record
 
 
+def record_errors_without_campus(*, raw: dict[str, object], year: int) -> list[rules.FieldError]:
+    """A new record whose campus is missing or not the filer's: every other rule still runs,
+    so the filer sees all the problems at once, not one per submit."""
+    context = rules.RowContext(
+        school_code="",
+        enrollment_year=year,
+        school_campuses=frozenset(),
+        fileable_campuses=frozenset(),
+        today=timezone.localdate(),
+    )
+    errors = [e for e in rules.validate_row(raw, context).errors if e.column != "总分校编码"]
+    campus = rules.normalize_text(raw.get("campus_code"))
+    message = "请选择您可以申报的校区" if campus else rules.required_message("总分校编码")
+    return [*errors, rules.FieldError("总分校编码", message)]
+
+
 def audit_record_save(*, user: User, record: StudentRecord, before: dict | None) -> None:
     """A record's creation, or its edit as field changes (ID number and phone masked)."""
     if before is None:

@@ -259,7 +259,9 @@ def _record_form_page(
             campus = campuses.filter(code=raw.get("campus_code")).first()
             target_school = campus.school if campus else None
         if target_school is None:
-            form.add_error("campus_code", "请选择您可以申报的校区")
+            form.add_rule_errors(
+                services.record_errors_without_campus(raw=raw, year=current_enrollment_year())
+            )
         else:
             try:
                 saved = services.record_save(
