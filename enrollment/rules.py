@@ -90,6 +90,7 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("willingness", "参保意愿", 1, codes=WILLINGNESS),
 )
 FIELD_BY_ATTRIBUTE = {spec.attribute: spec for spec in FIELDS}
+FIELD_BY_HEADER = {spec.header: spec for spec in FIELDS}
 HEADERS = tuple(spec.header for spec in FIELDS)
 DATE_ATTRIBUTES = ("birth_date", "registration_date")
 

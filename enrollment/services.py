@@ -129,7 +129,7 @@ def roster_upload_check(*, upload_id: uuid.UUID | str) -> None:
         checked_at=timezone.now(),
     )
     if finished:
-        _store_error_workbook(upload.pk, result, state=State.CHECKED)
+        _store_error_workbook(upload, result, state=State.CHECKED)
 
 
 def _finish_check(upload_id: uuid.UUID, *, state: str, refusal: dict) -> None:
@@ -190,7 +190,7 @@ def roster_upload_commit(*, upload_id: uuid.UUID | str) -> None:
             target=f"upload:{upload.pk}",
             detail={"uploaded_by": upload.uploaded_by.get_username(), **upload.result},
         )
-    _store_error_workbook(upload.pk, result, state=State.COMMITTED)  # outside the locks
+    _store_error_workbook(upload, result, state=State.COMMITTED)  # outside the locks
 
 
 def uploads_requeue_stale(*, older_than: dt.timedelta) -> int:
@@ -307,7 +307,7 @@ def _store_result(upload: RosterUpload, result: importer.RosterResult) -> None:
 
 
 def _store_error_workbook(
-    upload_id: uuid.UUID, result: importer.RosterResult, *, state: str
+    upload: RosterUpload, result: importer.RosterResult, *, state: str
 ) -> None:
     """Build the error workbook (every error) once, here in the worker, and keep its bytes.
 
@@ -316,12 +316,14 @@ def _store_error_workbook(
     """
     if not result.errors or result.sheet is None:
         return
+    campuses = campuses_fileable_by(upload.uploaded_by).filter(school=upload.school_id)
     content = workbooks.build_error_workbook(
         header=result.sheet.header,
         raw_rows=result.sheet.raw_rows,
         errors=[error.as_dict() for error in result.errors],
+        campus_codes=campuses.values_list("code", flat=True),
     )
-    RosterUpload.objects.filter(pk=upload_id, state=state).update(error_workbook=content)
+    RosterUpload.objects.filter(pk=upload.pk, state=state).update(error_workbook=content)
 
 
 # --- single records --------------------------------------------------------------------------
