@@ -554,7 +554,8 @@ def _record_number(
     match: re.Match, wanted: set[tuple[int, int]], found: dict[tuple[int, int], str]
 ) -> None:
     key = (int(match.group(2)), _column_number(match.group(1).decode("ascii")) - 1)
-    if key not in wanted or b' t="' in match.group(3) and b' t="n"' not in match.group(3):
+    attributes = match.group(3)
+    if key not in wanted or (b' t="' in attributes and b' t="n"' not in attributes):
         return
     if value := _VALUE.search(match.group(4)):
         found[key] = value.group(1).decode("ascii", "replace").strip()
