@@ -118,11 +118,20 @@ def read_roster(content: bytes) -> RosterSheet:
         raise RosterUnreadable(exc.message) from exc
     except spreadsheets.SpreadsheetRefused as exc:
         raise RosterRefused(exc.message) from exc
-    if not sheet.rows:
+    return roster_rows(sheet.rows)
+
+
+def roster_rows(numbered_rows: list[tuple[int, list[object]]]) -> RosterSheet:
+    """A sheet's non-blank rows (with their spreadsheet numbers) as a roster: the header found
+    and checked against the template, the data rows keyed by attribute, blank rows dropped.
+
+    The admin's import (a file already read into rows) goes through here too.
+    """
+    if not numbered_rows:
         raise RosterRefused("第一个工作表是空的，请把名单填写在模板的第一个工作表中")
-    position = header_position(sheet.rows, rules.HEADERS, enough=len(rules.HEADERS) // 2)
-    header_number, header = sheet.rows[position]
-    data_rows = sheet.rows[position + 1 :]
+    position = header_position(numbered_rows, rules.HEADERS, enough=len(rules.HEADERS) // 2)
+    header_number, header = numbered_rows[position]
+    data_rows = numbered_rows[position + 1 :]
     columns = _map_columns(header, header_number)
     rows = [
         (number, {attribute: _cell(cells_, index) for attribute, index in columns.items()})
@@ -307,6 +316,21 @@ def _import(
 class _Plan:
     new: list[dict] = field(default_factory=list)
     changed: list[dict] = field(default_factory=list)
+
+
+def check_rows(
+    rows: list[tuple[int, dict[str, object]]],
+    *,
+    school: School,
+    year: int,
+    user: User,
+    today: dt.date,
+) -> RosterResult:
+    """Every rule of the upload's preview (the rows', duplicates in the file, scope, student
+    numbers taken) for rows of one school, without storing anything."""
+    sheet = RosterSheet(rows=rows, raw_rows=[], header=[])
+    result, _ = _check(sheet, school=school, year=year, user=user, today=today, progress=None)
+    return result
 
 
 def _check(
