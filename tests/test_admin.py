@@ -149,3 +149,89 @@ def test_admin_xlsx_import_reads_the_official_template_with_the_portal_reader(
     assert [
         (invalid.number, list(invalid.field_specific_errors)) for invalid in result.invalid_rows
     ] == [(5, ["性别"])]
+
+
+# --- issue 13 defect 11: the admin speaks Chinese ------------------------------------------------
+
+PORTAL_APPS = {"schools", "enrollment", "confirmations", "audit"}
+
+
+def _chinese(text: object) -> bool:
+    return any("\u4e00" <= character <= "\u9fff" for character in str(text))
+
+
+def _portal_admins():
+    from django.contrib import admin
+
+    return [
+        (model, model_admin)
+        for model, model_admin in admin.site._registry.items()
+        if model._meta.app_label in PORTAL_APPS
+    ]
+
+
+def test_every_admin_column_header_is_chinese(rf, city_admin):
+    from django.contrib.admin.utils import label_for_field
+
+    request = rf.get("/admin/")
+    request.user = city_admin
+    english = [
+        f"{model.__name__}.{name}: {label_for_field(name, model, model_admin)}"
+        for model, model_admin in _portal_admins()
+        for name in model_admin.get_list_display(request)
+        if name != "__str__" and not _chinese(label_for_field(name, model, model_admin))
+    ]
+    assert english == [], english
+
+
+def test_every_admin_field_and_model_name_is_chinese():
+    english = [
+        f"{model.__name__}.{field.name}: {field.verbose_name}"
+        for model, _ in _portal_admins()
+        for field in model._meta.get_fields()
+        if getattr(field, "verbose_name", None) and field.concrete and not field.auto_created
+        if not _chinese(field.verbose_name) and field.name not in {"password"}
+    ]
+    english += [
+        model.__name__ for model, _ in _portal_admins() if not _chinese(model._meta.verbose_name)
+    ]
+    assert english == [], english
+
+
+def test_signed_pledge_channel_shows_its_chinese_label():
+    from confirmations.models import Application, SignedPledge
+
+    field = SignedPledge._meta.get_field("channel")
+    assert dict(field.choices) == dict(Application.Channel.choices)
+    pledge = SignedPledge(channel=Application.Channel.SELF)
+    assert pledge.get_channel_display() == "本人办理"
+
+
+def test_pledge_text_with_an_unknown_placeholder_is_refused_with_the_known_ones(policy_year):
+    from django.core.exceptions import ValidationError
+
+    policy_year.pledge_text = "本人 {name}，学号 {student_no}，承诺……"
+    with pytest.raises(ValidationError) as refused:
+        policy_year.full_clean()
+    message = " ".join(refused.value.message_dict["pledge_text"])
+    assert "{student_no}" in message and "{student_number}" in message
+
+
+def test_pledge_text_with_an_unbalanced_brace_is_refused(policy_year):
+    from django.core.exceptions import ValidationError
+
+    policy_year.pledge_text = "本人 {name，承诺……"
+    with pytest.raises(ValidationError):
+        policy_year.full_clean()
+
+
+def test_policy_year_admin_edits_the_benefit_table_as_lines_not_json(
+    client, city_admin, policy_year
+):
+    city_admin.is_staff = city_admin.is_superuser = True
+    city_admin.save()
+    client.force_login(city_admin)
+    page = client.get(f"/admin/confirmations/policyyear/{policy_year.pk}/change/")
+    html = page.content.decode()
+    assert 'name="benefit_rules-0-fund_share_percent"' in html
+    assert "待遇表（就医政策）" in html
