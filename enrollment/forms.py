@@ -41,6 +41,9 @@ class RosterUploadForm(forms.Form):
     def __init__(self, *args: object, schools: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self.fields["school"].queryset = schools
+        only = list(schools[:2])
+        if len(only) == 1:  # a filer of one school does not have to pick it
+            self.fields["school"].initial = only[0].pk
         self.fields["year"].choices = year_choices()
         self.fields["year"].initial = current_enrollment_year()
 
@@ -70,6 +73,7 @@ class StudentRecordForm(forms.Form):
                     label=spec.header,
                     choices=[("", "请选择")] + [(code, code) for code in campus_codes],
                     required=False,
+                    initial=campus_codes[0] if len(campus_codes) == 1 else None,
                 )
             else:
                 field = forms.CharField(

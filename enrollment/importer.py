@@ -19,7 +19,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from enrollment import rules, spreadsheets
-from enrollment.masking import mask_phone
+from enrollment.masking import mask_id_number, mask_phone
 from enrollment.models import StudentRecord
 from schools.models import City, School, User
 from schools.scoping import campuses_fileable_by, campuses_visible_to
@@ -84,8 +84,19 @@ class RosterResult:
     def rows_with_errors(self) -> int:
         return self.rows - self.valid
 
-    def reported_errors(self) -> list[dict]:
-        return [error.as_dict() for error in self.errors[:REPORTED_ERRORS]]
+    def reported_errors(self, *, with_people: bool = False) -> list[dict]:
+        """The first REPORTED_ERRORS errors; `with_people` adds each row's name and the value
+        the cell held (an ID number or phone masked), for the preview the filer reads."""
+        shown = [error.as_dict() for error in self.errors[:REPORTED_ERRORS]]
+        if not with_people or self.sheet is None:
+            return shown
+        wanted = {error["row"] for error in shown}
+        rows = {number: raw for number, raw in self.sheet.rows if number in wanted}
+        for error in shown:
+            raw = rows.get(error["row"], {})
+            error["name"] = rules.normalize_text(raw.get("name"))[:30]
+            error["value"] = cell_as_shown(raw, error["column"])
+        return shown
 
     def as_dict(self) -> dict:
         """The report, bounded: the first REPORTED_ERRORS errors and the total."""
@@ -460,6 +471,20 @@ def _student_number_conflicts(
                 )
             )
     return conflicts
+
+
+_MASKED_HEADERS = {"证件号码": mask_id_number, "联系电话": mask_phone}
+
+
+def cell_as_shown(raw: dict[str, object], column: str) -> str:
+    """What a filer typed into one cell, as a preview may show it: an ID number or a phone
+    masked, long text cut."""
+    value = raw.get(rules.FIELD_BY_HEADER[column].attribute)
+    text = (
+        value.text if isinstance(value, spreadsheets.ExactNumber) else rules.normalize_text(value)
+    )
+    mask = _MASKED_HEADERS.get(column)
+    return mask(text) if mask and text else text[:60]
 
 
 def _changes(current: tuple, values: dict) -> list[dict]:

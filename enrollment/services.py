@@ -299,7 +299,7 @@ def _store_result(upload: RosterUpload, result: importer.RosterResult) -> None:
     upload.to_insert = result.inserted
     upload.to_update = result.updated
     upload.unchanged = result.unchanged
-    upload.errors = result.reported_errors()
+    upload.errors = result.reported_errors(with_people=True)
     upload.errors_total = len(result.errors)
     upload.changes = result.changes[: importer.REPORTED_CHANGES]
     upload.changes_total = len(result.changes)
