@@ -241,7 +241,7 @@ def record_list(request: HttpRequest) -> HttpResponse:
 
 # Query parameters a `next` address may carry: the list's own (a search token, a page, the
 # non-personal filters). Never a name, an ID number or a phone.
-_NEXT_PARAMETERS = frozenset({"s", "page", "school", "campus", "status", "year"})
+_NEXT_PARAMETERS = frozenset({"s", "page", "school", "campus", "status", "year", "no_mobile"})
 _NEXT_VALUE = re.compile(r"^[A-Za-z0-9_-]{0,24}$")
 _LONG_DIGITS = re.compile(r"[0-9]{7,}")
 
