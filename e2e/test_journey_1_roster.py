@@ -93,8 +93,8 @@ def test_filer_corrects_a_roster_from_its_error_workbook_and_commits_it(
     expect(page.locator("text=已提交。")).to_be_visible(timeout=90_000)
     journey.check(page, "committed")
     assert stat(page, "已新增") == 6
-    expect(page.get_by_role("link", name="查看记录")).to_be_visible()
-    expect(page.get_by_role("link", name="激活情况")).to_be_visible()
+    expect(page.get_by_role("link", name="查看记录", exact=True)).to_be_visible()
+    expect(page.get_by_role("link", name="激活情况", exact=True)).to_be_visible()
 
     for number, row in enumerate(rows):
         search(page, "/enrollment/records/", row["学号"])

@@ -213,7 +213,7 @@ def record_list(request: HttpRequest) -> HttpResponse:
         "school__code", "campus_code", "student_number"
     )
     page = Paginator(records, RECORDS_PER_PAGE).get_page(request.GET.get("page"))
-    back = "&".join(filter(None, [search.query, f"page={page.number}"]))
+    back = "&".join(filter(None, [search.query, f"page={page.number}" * (page.number > 1)]))
     if page.object_list:
         audit_record(
             action=Action.ID_DISPLAY,
@@ -234,7 +234,7 @@ def record_list(request: HttpRequest) -> HttpResponse:
             "query": search.query,
             "expired": search.expired,
             "year": year,
-            "back": f"{request.path}?{back}",  # where an edit returns: this page, this search
+            "back": f"{request.path}?{back}" if back else request.path,  # where an edit returns
         },
     )
 
