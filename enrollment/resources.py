@@ -73,10 +73,17 @@ class StudentRecordResource(resources.ModelResource):
     def __init__(self, *, user=None, enrollment_year: int | None = None) -> None:
         super().__init__()
         self.user = user
-        self.enrollment_year = enrollment_year or current_enrollment_year()
+        self._enrollment_year = enrollment_year
         self._errors: dict[int, dict[str, list[str]]] = {}
         self._campuses: dict[int, Campus] = {}
         self._contexts: dict[int, rules.RowContext] = {}
+
+    @property
+    def enrollment_year(self) -> int:
+        # Asked on import only: the template download builds this Resource for its headers.
+        if self._enrollment_year is None:
+            self._enrollment_year = current_enrollment_year()
+        return self._enrollment_year
 
     # --- import: the portal's reader, rules and messages -------------------------------------
     #
