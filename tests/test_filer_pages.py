@@ -274,3 +274,21 @@ def test_edit_from_a_later_page_returns_to_that_page(
     client.force_login(filer_1012)
     listing = client.get(reverse("enrollment:record_list") + "?page=2")
     assert listing.context["back"] == reverse("enrollment:record_list") + "?page=2"
+
+
+def test_edit_from_the_query_page_returns_to_it(client, filer_1012, stored, policy_year):
+    import re
+    from html import unescape
+    from urllib.parse import unquote
+
+    from enrollment.models import StudentRecord
+
+    record = StudentRecord.objects.get(id_number=stored[3]["证件号码"])
+    client.force_login(filer_1012)
+    found = client.post(reverse("desk:query"), {"q": record.student_number}, follow=True)
+    query_page = found.request["PATH_INFO"] + "?" + found.request["QUERY_STRING"]
+    link = re.search(r'href="([^"]*/records/\d+/edit/[^"]*)"', found.content.decode()).group(1)
+    assert unquote(unescape(link).split("next=", 1)[1]) == query_page
+    data = {spec.attribute: stored[3][spec.header] for spec in rules.FIELDS}
+    response = client.post(unescape(link), data)
+    assert response.status_code == 302 and response.url == query_page
