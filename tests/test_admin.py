@@ -235,3 +235,23 @@ def test_policy_year_admin_edits_the_benefit_table_as_lines_not_json(
     html = page.content.decode()
     assert 'name="benefit_rules-0-fund_share_percent"' in html
     assert "待遇表（就医政策）" in html
+
+
+def test_admin_import_page_says_which_rows_failed_in_chinese(client, city_admin, rows_1012):
+    import io
+
+    rows = rows_1012(2)
+    rows[1]["性别"] = "3"
+    content = dataset(rows).export("csv").encode("utf-8")
+    upload = io.BytesIO(content)
+    upload.name = "名单.csv"
+    city_admin.is_staff = city_admin.is_superuser = True
+    city_admin.save()
+    client.force_login(city_admin)
+    response = client.post(
+        "/admin/enrollment/studentrecord/import/",
+        {"format": "0", "resource": "0", "import_file": upload},
+    )
+    html = response.content.decode()
+    assert "以下行未通过检查" in html and "性别只能填代码" in html
+    assert "某些行验数据证失败" not in html
