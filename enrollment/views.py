@@ -330,10 +330,11 @@ def record_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def record_delete(request: HttpRequest) -> HttpResponse:
     ids = parse_ids(request.POST.getlist("ids"))
+    back = safe_next(request)  # the list page and search the deletion started from
     records = selectors.records_visible_to(request.user).filter(pk__in=ids)
     if not ids or not records.exists():
         messages.error(request, "请先勾选要删除的记录")
-        return redirect("enrollment:record_list")
+        return redirect(back or "enrollment:record_list")
     if request.POST.get("confirm") != "yes":
         listed = selectors.records_marking_confirmed(records).order_by("student_number")
         deletable = listed.filter(confirmed=False)
@@ -346,6 +347,7 @@ def record_delete(request: HttpRequest) -> HttpResponse:
                 "kept": listed.filter(confirmed=True)[:500],
                 "kept_count": listed.filter(confirmed=True).count(),
                 "ids": list(deletable.values_list("pk", flat=True)),
+                "back": back,
             },
         )
     outcome = services.records_delete(user=request.user, record_ids=ids)
@@ -355,4 +357,4 @@ def record_delete(request: HttpRequest) -> HttpResponse:
             request,
             f"{outcome.kept_confirmed} 条记录的学生已经参保确认，不能删除；如信息有误请编辑更正",
         )
-    return redirect("enrollment:record_list")
+    return redirect(back or "enrollment:record_list")

@@ -292,3 +292,18 @@ def test_edit_from_the_query_page_returns_to_it(client, filer_1012, stored, poli
     data = {spec.attribute: stored[3][spec.header] for spec in rules.FIELDS}
     response = client.post(unescape(link), data)
     assert response.status_code == 302 and response.url == query_page
+
+
+def test_deletion_returns_to_the_list_page_and_search_it_started_from(client, filer_1012, stored):
+    from enrollment.models import StudentRecord
+
+    client.force_login(filer_1012)
+    listing = client.post(reverse("enrollment:record_list"), {"q": stored[4]["姓名"]}, follow=True)
+    back = listing.context["back"]
+    record = StudentRecord.objects.get(id_number=stored[4]["证件号码"])
+    asked = client.post(reverse("enrollment:record_delete"), {"ids": [record.pk], "next": back})
+    assert f'href="{back}"' in asked.content.decode().replace("&amp;", "&")  # 取消
+    done = client.post(
+        reverse("enrollment:record_delete"), {"ids": [record.pk], "next": back, "confirm": "yes"}
+    )
+    assert done.url == back and not StudentRecord.objects.filter(pk=record.pk).exists()
