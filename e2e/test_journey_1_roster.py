@@ -124,4 +124,5 @@ def test_filer_corrects_a_roster_from_its_error_workbook_and_commits_it(
     expect(page.locator("tbody tr")).to_contain_text(row["学号"])
     journey.check(page, "delete-confirmation")
     page.click("text=取消")
+    page.wait_for_url(listed_at)  # back to the same search
     journey.check(page, "records-after-cancel")
