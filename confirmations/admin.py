@@ -178,6 +178,10 @@ class BatchConfirmationAdmin(ReadOnlyAdmin):
     list_filter = ["state"]
     exclude = ["record_ids"]
 
+    @admin.display(description="所选人数")
+    def total(self, batch: BatchConfirmation) -> int:
+        return batch.total
+
 
 @admin.register(Reminder)
 class ReminderAdmin(ReadOnlyAdmin):

@@ -9,6 +9,7 @@ import string
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -31,6 +32,37 @@ DEFAULT_PLEDGE_TEXT = """自愿参保承诺书（新生）
 以上内容真实有效，上述承诺是 {name} 的真实意思表示。本人愿承担不实承诺及提供虚假信息的民事、行政责任。
 
 承诺时间：{date}"""
+
+# What a pledge text may name; `services.pledge_text` fills exactly these.
+PLEDGE_PLACEHOLDERS = (
+    "name",
+    "id_number",
+    "school",
+    "college",
+    "major",
+    "student_number",
+    "enrollment_year",
+    "next_year",
+    "date",
+    "city",
+)
+
+
+def validate_pledge_text(text: str) -> None:
+    """Refuse a pledge text that students would see with a raw `{placeholder}` in it (a typo,
+    a placeholder no record fills) or that cannot be filled at all (an unbalanced brace)."""
+    known = "、".join("{" + name + "}" for name in PLEDGE_PLACEHOLDERS)
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+    except ValueError as exc:
+        raise ValidationError(
+            f"承诺书中的花括号不成对，无法填入学生信息。占位符写作 {{name}}；可用的占位符：{known}"
+        ) from exc
+    unknown = sorted(names - set(PLEDGE_PLACEHOLDERS))
+    if unknown:
+        listed = "、".join("{" + name + "}" for name in unknown)
+        raise ValidationError(f"承诺书中有未知的占位符 {listed}。可用的占位符：{known}")
+
 
 PERCENT = [MinValueValidator(0), MaxValueValidator(100)]
 # Seed 01 line 756, seed 02 lines 129–137.
@@ -130,8 +162,8 @@ class PolicyYear(models.Model):
     pledge_text = models.TextField(
         "承诺书文本",
         default=DEFAULT_PLEDGE_TEXT,
-        help_text="可用占位符：{name} {id_number} {school} {college} {major} {student_number} "
-        "{enrollment_year} {next_year} {date} {city}",
+        validators=[validate_pledge_text],
+        help_text="可用占位符：" + " ".join("{" + name + "}" for name in PLEDGE_PLACEHOLDERS),
     )
     pledge_version = models.PositiveIntegerField("承诺书版本", default=1, editable=False)
 
@@ -333,7 +365,9 @@ class BenefitRule(models.Model):
 class Question(models.Model):
     """A question students ask and its answer for one policy year, edited by city administrators."""
 
-    policy_year = models.ForeignKey(PolicyYear, on_delete=models.CASCADE, related_name="questions")
+    policy_year = models.ForeignKey(
+        PolicyYear, verbose_name="政策年度", on_delete=models.CASCADE, related_name="questions"
+    )
     question = models.CharField("问题", max_length=200)
     answer = models.TextField("解答", help_text="纯文本；换行会原样显示")
     source = models.CharField("出处", max_length=300, blank=True, help_text="政策文件或问答的名称")
@@ -387,9 +421,14 @@ class Application(models.Model):
         "统一审批编号", max_length=12, unique=True, default=_approval_number, editable=False
     )
     policy_year = models.ForeignKey(
-        PolicyYear, on_delete=models.PROTECT, related_name="applications"
+        PolicyYear, verbose_name="政策年度", on_delete=models.PROTECT, related_name="applications"
     )
-    record = models.ForeignKey(StudentRecord, on_delete=models.PROTECT, related_name="applications")
+    record = models.ForeignKey(
+        StudentRecord,
+        verbose_name="新生记录",
+        on_delete=models.PROTECT,
+        related_name="applications",
+    )
     id_number = models.CharField("证件号码", max_length=30)
     name = models.CharField("姓名", max_length=30)
     channel = models.CharField("渠道", max_length=10, choices=Channel)
@@ -479,15 +518,17 @@ class Application(models.Model):
 class SignedPledge(models.Model):
     """The pledge as the student saw and signed it; never changed after it is written."""
 
-    application = models.OneToOneField(Application, on_delete=models.PROTECT, related_name="pledge")
+    application = models.OneToOneField(
+        Application, verbose_name="建账申请", on_delete=models.PROTECT, related_name="pledge"
+    )
     text = models.TextField("承诺书全文（签署时所见）")
     version = models.PositiveIntegerField("承诺书版本")
     signature_png = models.BinaryField("手写签名（PNG）")
     signed_at = models.DateTimeField("签署时间")
-    channel = models.CharField("渠道", max_length=10)
+    channel = models.CharField("渠道", max_length=10, choices=Application.Channel)
     client_ip = models.GenericIPAddressField("客户端 IP", null=True, blank=True)
     user_agent = models.CharField("浏览器标识", max_length=500, blank=True)
-    content_hash = models.CharField("SHA-256", max_length=64)
+    content_hash = models.CharField("内容摘要（SHA-256）", max_length=64)
 
     class Meta:
         verbose_name = verbose_name_plural = "已签承诺书"
@@ -549,7 +590,11 @@ class InsuranceAccount(models.Model):
     status = models.CharField("参保身份", max_length=20, default="大学生")
     converted_from = models.CharField("转换前身份", max_length=30, blank=True)
     application = models.OneToOneField(
-        Application, on_delete=models.PROTECT, related_name="account", null=True
+        Application,
+        verbose_name="建账申请",
+        on_delete=models.PROTECT,
+        related_name="account",
+        null=True,
     )
     created_at = models.DateTimeField("建账时间", auto_now_add=True)
 
@@ -568,11 +613,14 @@ class BatchConfirmation(models.Model):
         RUNNING = "running", "正在确认"
         DONE = "done", "已完成"
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField("编号", primary_key=True, default=uuid.uuid4, editable=False)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="batch_confirmations"
+        settings.AUTH_USER_MODEL,
+        verbose_name="代确认人",
+        on_delete=models.PROTECT,
+        related_name="batch_confirmations",
     )
-    policy_year = models.ForeignKey(PolicyYear, on_delete=models.PROTECT)
+    policy_year = models.ForeignKey(PolicyYear, verbose_name="政策年度", on_delete=models.PROTECT)
     paper_pledges_attested = models.BooleanField("已收到纸质承诺书")
     source = models.CharField("来源", max_length=100)
     record_ids = models.JSONField("所选记录", default=list)
@@ -606,8 +654,10 @@ class BatchConfirmation(models.Model):
 class Reminder(models.Model):
     """Reminders sent to students in scope who have not confirmed."""
 
-    sent_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
-    school = models.ForeignKey("schools.School", on_delete=models.PROTECT)
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name="发送人", on_delete=models.PROTECT
+    )
+    school = models.ForeignKey("schools.School", verbose_name="院校", on_delete=models.PROTECT)
     recipients = models.PositiveIntegerField("发送人数", default=0)
     record_ids = models.JSONField("提醒的记录", default=list)  # one reminder per student a day
     created_at = models.DateTimeField("发送时间", auto_now_add=True)

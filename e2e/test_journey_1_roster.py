@@ -51,6 +51,7 @@ def test_filer_corrects_a_roster_from_its_error_workbook_and_commits_it(
     first = tmp_path / "1012-新生名单-有错误.xlsx"
     first.write_bytes(roster_workbook(with_errors))
 
+    page.set_viewport_size({"width": 1280, "height": 800})
     log_in(page, journey, "filer1012")
     journey.check(page, "dashboard")
     upload(page, journey, first, "preview-with-errors")
@@ -59,10 +60,15 @@ def test_filer_corrects_a_roster_from_its_error_workbook_and_commits_it(
         [cell.inner_text().strip() for cell in row.locator("td").all()]
         for row in page.locator("table:has(th:text('问题与改正方法')) tbody tr").all()
     ]
-    assert {(int(row), column) for row, column, _ in listed} == {
+    # 行, 姓名, 列, 填写的内容, 问题与改正方法: the student named, an ID number masked
+    assert {(int(row), column) for row, _, column, _, _ in listed} == {
         (index + 2, column) for index, (column, _) in mistakes.items()
     }
-    assert all(message for _, _, message in listed)
+    assert all(message for *_, message in listed)
+    assert {name for _, name, *_ in listed} == {rows[index]["姓名"] for index in mistakes}
+    wrong_id = mistakes[1][1]
+    assert (wrong_id[:3] + "*****" + wrong_id[-2:]) in {value for _, _, _, value, _ in listed}
+    assert wrong_id not in page.content()
     assert page.get_by_role("button", name=re.compile("提交 3 条有效记录")).is_enabled()
 
     with page.expect_download() as download:
@@ -87,6 +93,8 @@ def test_filer_corrects_a_roster_from_its_error_workbook_and_commits_it(
     expect(page.locator("text=已提交。")).to_be_visible(timeout=90_000)
     journey.check(page, "committed")
     assert stat(page, "已新增") == 6
+    expect(page.get_by_role("link", name="查看记录", exact=True)).to_be_visible()
+    expect(page.get_by_role("link", name="激活情况", exact=True)).to_be_visible()
 
     for number, row in enumerate(rows):
         search(page, "/enrollment/records/", row["学号"])
@@ -97,3 +105,24 @@ def test_filer_corrects_a_roster_from_its_error_workbook_and_commits_it(
         expect(listed).to_contain_text(row["姓名"])
         expect(listed).to_contain_text(row["证件号码"])
         expect(listed).to_contain_text(row["报到注册日期"][:4])
+
+    # An edit returns to the same search; the delete confirmation says whom it deletes.
+    row = rows[2]
+    search(page, "/enrollment/records/", row["学号"])
+    listed_at = page.url
+    page.locator("tbody tr").get_by_role("link", name="编辑").click()
+    journey.check(page, "edit")
+    page.fill("#id_major", "人工智能")
+    page.click("button:has-text('保存')")
+    page.wait_for_url(listed_at)
+    expect(page.locator("tbody tr")).to_contain_text("人工智能")
+    page.locator("tbody tr input[name=ids]").check()
+    page.click("button:has-text('批量删除所选')")
+    expect(page.locator("h1")).to_contain_text("确认删除 1 条记录")
+    masked = row["证件号码"][:3] + "*****" + row["证件号码"][-2:]
+    expect(page.locator("tbody tr")).to_contain_text(masked)
+    expect(page.locator("tbody tr")).to_contain_text(row["学号"])
+    journey.check(page, "delete-confirmation")
+    page.click("text=取消")
+    page.wait_for_url(listed_at)  # back to the same search
+    journey.check(page, "records-after-cancel")

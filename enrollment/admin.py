@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from audit.admin import AuditedAdminMixin
 from audit.services import Action, audit_entry, audit_record_many
-from enrollment.admin_formats import SafeImportExportModelAdmin
+from enrollment.admin_formats import ROSTER_FORMATS, SafeImportExportModelAdmin
 from enrollment.models import HEAVY_UPLOAD_FIELDS, RosterUpload, StudentRecord
 from enrollment.resources import StudentRecordResource
 from enrollment.services import audit_record_save
@@ -11,6 +11,7 @@ from enrollment.services import audit_record_save
 @admin.register(StudentRecord)
 class StudentRecordAdmin(AuditedAdminMixin, SafeImportExportModelAdmin):
     resource_classes = [StudentRecordResource]
+    formats = ROSTER_FORMATS  # an .xlsx roster goes through the portal's roster reader
     list_display = [
         "name",
         "student_number",

@@ -48,6 +48,22 @@ class SafeXLSX(base_formats.XLSX):
         return save(workbook)
 
 
+class RosterXLSX(SafeXLSX):
+    """A roster read by the portal's own reader (`importer.read_roster`): the header found
+    below a title row, blank and formatted-only rows dropped, each row with its spreadsheet
+    number in the last column (`resources.ROW_NUMBER`), a wrong header refused in Chinese."""
+
+    def create_dataset(self, in_stream: bytes) -> tablib.Dataset:
+        from enrollment import importer, rules
+        from enrollment.resources import ROW_NUMBER, TEMPLATE_ATTRIBUTES
+
+        sheet = importer.read_roster(bytes(in_stream))
+        dataset = tablib.Dataset(headers=[*rules.HEADERS, ROW_NUMBER])
+        for number, values in sheet.rows:
+            dataset.append([*(values[name] for name in TEMPLATE_ATTRIBUTES), number])
+        return dataset
+
+
 def _text(value: object) -> str | None:
     return None if value is None else str(value)
 
@@ -87,6 +103,7 @@ class InertTSV(_InertText, base_formats.TSV):
 
 
 SAFE_FORMATS = [InertCSV, SafeXLSX, InertTSV]
+ROSTER_FORMATS = [InertCSV, RosterXLSX, InertTSV]
 
 
 class BoundedImportForm(ImportForm):
@@ -104,7 +121,9 @@ class SafeImportExportModelAdmin(ImportExportModelAdmin):
     import_form_class = BoundedImportForm
 
     def add_data_read_fail_error_to_form(self, form: forms.Form, e: Exception) -> None:
-        if isinstance(e, spreadsheets.SpreadsheetRefused):
+        from enrollment.importer import RosterRefused
+
+        if isinstance(e, spreadsheets.SpreadsheetRefused | RosterRefused):
             form.add_error("import_file", e.message)
         else:
             super().add_data_read_fail_error_to_form(form, e)

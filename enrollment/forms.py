@@ -41,6 +41,9 @@ class RosterUploadForm(forms.Form):
     def __init__(self, *args: object, schools: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self.fields["school"].queryset = schools
+        only = list(schools[:2])
+        if len(only) == 1:  # a filer of one school does not have to pick it
+            self.fields["school"].initial = only[0].pk
         self.fields["year"].choices = year_choices()
         self.fields["year"].initial = current_enrollment_year()
 
@@ -70,6 +73,7 @@ class StudentRecordForm(forms.Form):
                     label=spec.header,
                     choices=[("", "请选择")] + [(code, code) for code in campus_codes],
                     required=False,
+                    initial=campus_codes[0] if len(campus_codes) == 1 else None,
                 )
             else:
                 field = forms.CharField(
@@ -85,7 +89,13 @@ class StudentRecordForm(forms.Form):
     def add_rule_errors(self, errors: list[rules.FieldError]) -> None:
         by_header = {spec.header: spec.attribute for spec in rules.FIELDS}
         for error in errors:
-            self.add_error(by_header[error.column], error.message)
+            attribute = by_header[error.column]
+            message = error.message
+            if isinstance(self.fields[attribute], forms.ChoiceField) and message == (
+                rules.required_message(error.column)
+            ):
+                message = f"请选择{error.column}"  # a drop-down is chosen, not filled in
+            self.add_error(attribute, message)
 
 
 class RecordSearchForm(forms.Form):

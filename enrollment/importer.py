@@ -19,7 +19,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from enrollment import rules, spreadsheets
-from enrollment.masking import mask_phone
+from enrollment.masking import mask_id_number, mask_phone
 from enrollment.models import StudentRecord
 from schools.models import City, School, User
 from schools.scoping import campuses_fileable_by, campuses_visible_to
@@ -84,8 +84,19 @@ class RosterResult:
     def rows_with_errors(self) -> int:
         return self.rows - self.valid
 
-    def reported_errors(self) -> list[dict]:
-        return [error.as_dict() for error in self.errors[:REPORTED_ERRORS]]
+    def reported_errors(self, *, with_people: bool = False) -> list[dict]:
+        """The first REPORTED_ERRORS errors; `with_people` adds each row's name and the value
+        the cell held (an ID number or phone masked), for the preview the filer reads."""
+        shown = [error.as_dict() for error in self.errors[:REPORTED_ERRORS]]
+        if not with_people or self.sheet is None:
+            return shown
+        wanted = {error["row"] for error in shown}
+        rows = {number: raw for number, raw in self.sheet.rows if number in wanted}
+        for error in shown:
+            raw = rows.get(error["row"], {})
+            error["name"] = rules.normalize_text(raw.get("name"))[:30]
+            error["value"] = cell_as_shown(raw, error["column"])
+        return shown
 
     def as_dict(self) -> dict:
         """The report, bounded: the first REPORTED_ERRORS errors and the total."""
@@ -118,11 +129,20 @@ def read_roster(content: bytes) -> RosterSheet:
         raise RosterUnreadable(exc.message) from exc
     except spreadsheets.SpreadsheetRefused as exc:
         raise RosterRefused(exc.message) from exc
-    if not sheet.rows:
+    return roster_rows(sheet.rows)
+
+
+def roster_rows(numbered_rows: list[tuple[int, list[object]]]) -> RosterSheet:
+    """A sheet's non-blank rows (with their spreadsheet numbers) as a roster: the header found
+    and checked against the template, the data rows keyed by attribute, blank rows dropped.
+
+    The admin's import (a file already read into rows) goes through here too.
+    """
+    if not numbered_rows:
         raise RosterRefused("第一个工作表是空的，请把名单填写在模板的第一个工作表中")
-    position = header_position(sheet.rows, rules.HEADERS, enough=len(rules.HEADERS) // 2)
-    header_number, header = sheet.rows[position]
-    data_rows = sheet.rows[position + 1 :]
+    position = header_position(numbered_rows, rules.HEADERS, enough=len(rules.HEADERS) // 2)
+    header_number, header = numbered_rows[position]
+    data_rows = numbered_rows[position + 1 :]
     columns = _map_columns(header, header_number)
     rows = [
         (number, {attribute: _cell(cells_, index) for attribute, index in columns.items()})
@@ -309,6 +329,21 @@ class _Plan:
     changed: list[dict] = field(default_factory=list)
 
 
+def check_rows(
+    rows: list[tuple[int, dict[str, object]]],
+    *,
+    school: School,
+    year: int,
+    user: User,
+    today: dt.date,
+) -> RosterResult:
+    """Every rule of the upload's preview (the rows', duplicates in the file, scope, student
+    numbers taken) for rows of one school, without storing anything."""
+    sheet = RosterSheet(rows=rows, raw_rows=[], header=[])
+    result, _ = _check(sheet, school=school, year=year, user=user, today=today, progress=None)
+    return result
+
+
 def _check(
     sheet: RosterSheet,
     *,
@@ -436,6 +471,20 @@ def _student_number_conflicts(
                 )
             )
     return conflicts
+
+
+_MASKED_HEADERS = {"证件号码": mask_id_number, "联系电话": mask_phone}
+
+
+def cell_as_shown(raw: dict[str, object], column: str) -> str:
+    """What a filer typed into one cell, as a preview may show it: an ID number or a phone
+    masked, long text cut."""
+    value = raw.get(rules.FIELD_BY_HEADER[column].attribute)
+    text = (
+        value.text if isinstance(value, spreadsheets.ExactNumber) else rules.normalize_text(value)
+    )
+    mask = _MASKED_HEADERS.get(column)
+    return mask(text) if mask and text else text[:60]
 
 
 def _changes(current: tuple, values: dict) -> list[dict]:

@@ -18,8 +18,12 @@ def _choices(codes: dict[str, str]) -> list[tuple[str, str]]:
 class StudentRecord(models.Model):
     """One freshman on a school's roster for one enrollment year (the 18 template fields)."""
 
-    school = models.ForeignKey(School, on_delete=models.PROTECT, related_name="records")
-    campus = models.ForeignKey(Campus, on_delete=models.PROTECT, related_name="records")
+    school = models.ForeignKey(
+        School, verbose_name="院校", on_delete=models.PROTECT, related_name="records"
+    )
+    campus = models.ForeignKey(
+        Campus, verbose_name="校区", on_delete=models.PROTECT, related_name="records"
+    )
     enrollment_year = models.PositiveSmallIntegerField("入学年度", db_index=True)
 
     name = models.CharField("姓名", max_length=30)
@@ -44,10 +48,18 @@ class StudentRecord(models.Model):
     created_at = models.DateTimeField("创建时间", auto_now_add=True)
     updated_at = models.DateTimeField("更新时间", auto_now=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name="创建人",
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
     )
     updated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name="最后修改人",
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
     )
 
     class Meta:
@@ -97,11 +109,16 @@ class RosterUpload(models.Model):
         COMMITTED = "committed", "已提交"
         FAILED = "failed", "检查出错"
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    school = models.ForeignKey(School, on_delete=models.PROTECT, related_name="uploads")
+    id = models.UUIDField("编号", primary_key=True, default=uuid.uuid4, editable=False)
+    school = models.ForeignKey(
+        School, verbose_name="院校", on_delete=models.PROTECT, related_name="uploads"
+    )
     enrollment_year = models.PositiveSmallIntegerField("入学年度")
     uploaded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="roster_uploads"
+        settings.AUTH_USER_MODEL,
+        verbose_name="上传人",
+        on_delete=models.PROTECT,
+        related_name="roster_uploads",
     )
     file_name = models.CharField("文件名", max_length=255)
     content = models.BinaryField("文件内容")

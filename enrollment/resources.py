@@ -1,21 +1,26 @@
 """The registration template declared for django-import-export: 18 text columns in order.
 
 The admin's import and export use this Resource; so does the template download (its headers).
-Imported rows are checked by `rules.validate_row`, like every other path into the roster.
+Imported files are read by the portal's reader and checked by the upload's rules and messages.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 
+import tablib
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from import_export import fields, resources, widgets
 
-from enrollment import rules
+from enrollment import importer, rules
+from enrollment.forms import current_enrollment_year
 from enrollment.models import StudentRecord
-from schools.models import Campus
-from schools.scoping import campuses_fileable_by
+from schools.models import Campus, School
+
+ROW_NUMBER = "行号"  # the spreadsheet row of each imported row, kept beside the 18 columns
+TEMPLATE_ATTRIBUTES = [spec.attribute for spec in rules.FIELDS]
 
 
 class TemplateTextWidget(widgets.Widget):
@@ -68,34 +73,104 @@ class StudentRecordResource(resources.ModelResource):
     def __init__(self, *, user=None, enrollment_year: int | None = None) -> None:
         super().__init__()
         self.user = user
-        self.enrollment_year = enrollment_year or timezone.localdate().year
+        self._enrollment_year = enrollment_year
+        self._errors: dict[int, dict[str, list[str]]] = {}
+        self._campuses: dict[int, Campus] = {}
+        self._contexts: dict[int, rules.RowContext] = {}
 
-    # --- import: each row goes through the same rules as the upload ----------------------
+    @property
+    def enrollment_year(self) -> int:
+        # Asked on import only: the template download builds this Resource for its headers.
+        if self._enrollment_year is None:
+            self._enrollment_year = current_enrollment_year()
+        return self._enrollment_year
 
-    def _campus_for(self, row: dict) -> Campus | None:
-        code = rules.normalize_text(row.get("总分校编码"))
-        return Campus.objects.select_related("school").filter(code=code).first()
+    # --- import: the portal's reader, rules and messages -------------------------------------
+    #
+    # The whole file is checked before the first row is imported, as the upload's preview checks
+    # it (`importer.check_rows`, one school at a time): duplicates within the file, records of
+    # campuses out of scope, student numbers taken. Rows keep the spreadsheet's numbers (header =
+    # row 1; `RosterXLSX` hands them over, other formats count from row 2), blank rows are not
+    # rows, and errors are keyed by the template's Chinese column names.
 
-    def _outcome(self, row: dict, campus: Campus | None) -> rules.RowOutcome:
-        raw = {spec.attribute: row.get(spec.header) for spec in rules.FIELDS}
-        school_code = campus.school.code if campus else ""
-        school_campuses = (
-            frozenset(campus.school.campuses.values_list("code", flat=True))
-            if campus
-            else frozenset()
-        )
-        fileable = frozenset(campuses_fileable_by(self.user).values_list("code", flat=True))
+    def before_import(self, dataset: tablib.Dataset, **kwargs: object) -> None:
+        super().before_import(dataset, **kwargs)
+        if dataset.headers and dataset.headers[-1] == ROW_NUMBER:
+            numbers = dataset.get_col(len(dataset.headers) - 1)
+            rows = [
+                (number, dict(zip(TEMPLATE_ATTRIBUTES, values[:-1], strict=True)))
+                for number, values in zip(numbers, dataset, strict=True)
+            ]
+        else:
+            numbered = [(1, list(dataset.headers or []))]
+            numbered += [(index, list(values)) for index, values in enumerate(dataset, start=2)]
+            rows = importer.roster_rows(numbered).rows
+        self._check(rows)
+        dataset.wipe()
+        dataset.headers = [*rules.HEADERS, ROW_NUMBER]
+        for number, values in rows:
+            dataset.append([*(values.get(name) for name in TEMPLATE_ATTRIBUTES), number])
+
+    def _check(self, rows: list[tuple[int, dict[str, object]]]) -> None:
+        today = timezone.localdate()
+        codes = {
+            number: rules.normalize_cell("campus_code", raw.get("campus_code"))
+            for number, raw in rows
+        }
+        campuses = {
+            campus.code: campus
+            for campus in Campus.objects.select_related("school").filter(
+                code__in=set(codes.values())
+            )
+        }
+        by_school: dict[School, list] = defaultdict(list)
+        errors: list[rules.RowError] = []
+        for number, raw in rows:
+            campus = campuses.get(codes[number])
+            if campus is None:
+                errors += self._unplaced_errors(number, raw, codes[number], today)
+                continue
+            self._campuses[number] = campus
+            by_school[campus.school].append((number, raw))
+        for school, school_rows in by_school.items():
+            context = importer.row_context(
+                school=school, year=self.enrollment_year, user=self.user, today=today
+            )
+            for number, _ in school_rows:
+                self._contexts[number] = context
+            errors += importer.check_rows(
+                school_rows, school=school, year=self.enrollment_year, user=self.user, today=today
+            ).errors
+        if len(by_school) > 1:  # one person under two schools in one file
+            errors += rules.duplicate_errors(
+                ((n, rules.normalize_id_number(raw.get("id_number"))) for n, raw in rows),
+                column="证件号码",
+                what="证件号码",
+            )
+        self._errors = {}
+        for error in errors:
+            messages = self._errors.setdefault(error.row, {}).setdefault(error.column, [])
+            if not messages:  # one message per column, as the preview shows
+                messages.append(error.message)
+
+    def _unplaced_errors(
+        self, number: int, raw: dict[str, object], code: str, today: dt.date
+    ) -> list[rules.RowError]:
+        """A row whose campus code names no campus: its other problems, and that one."""
         context = rules.RowContext(
-            school_code=school_code,
+            school_code=code[:4],
             enrollment_year=self.enrollment_year,
-            school_campuses=school_campuses,
-            fileable_campuses=fileable,
-            today=timezone.localdate(),
+            school_campuses=frozenset(),
+            fileable_campuses=frozenset(),
+            today=today,
         )
-        return rules.validate_row(raw, context)
+        return [
+            rules.RowError(number, error.column, error.message)
+            for error in rules.validate_row(raw, context).errors
+        ]
 
     def get_instance(self, instance_loader, row: dict) -> StudentRecord | None:
-        campus = self._campus_for(row)
+        campus = self._campuses.get(row[ROW_NUMBER])
         if campus is None:
             return None
         id_number = rules.normalize_id_number(row.get("证件号码"))
@@ -104,15 +179,12 @@ class StudentRecordResource(resources.ModelResource):
         ).first()
 
     def import_instance(self, instance: StudentRecord, row: dict, **kwargs: object) -> None:
-        campus = self._campus_for(row)
-        outcome = self._outcome(row, campus)
-        if campus is None and not any(e.column == "总分校编码" for e in outcome.errors):
-            outcome.errors.append(rules.FieldError("总分校编码", "总分校编码不是已登记的校区"))
-        if outcome.errors:
-            by_attribute = {spec.header: spec.attribute for spec in rules.FIELDS}
-            raise ValidationError(
-                {by_attribute[error.column]: error.message for error in outcome.errors}
-            )
+        number = row[ROW_NUMBER]
+        if number in self._errors:
+            raise ValidationError(self._errors[number])
+        campus = self._campuses[number]
+        raw = {spec.attribute: row.get(spec.header) for spec in rules.FIELDS}
+        outcome = rules.validate_row(raw, self._contexts[number])
         for attribute, value in outcome.values.items():
             setattr(instance, attribute, value)
         instance.campus = campus
@@ -121,3 +193,13 @@ class StudentRecordResource(resources.ModelResource):
         if instance.pk is None:
             instance.created_by = self.user
         instance.updated_by = self.user
+
+    def after_import(self, dataset: tablib.Dataset, result: object, **kwargs: object) -> None:
+        """Give rows their spreadsheet numbers, and show the 18 columns without the number."""
+        super().after_import(dataset, result, **kwargs)
+        numbers = dataset.get_col(len(dataset.headers) - 1) if len(dataset) else []
+        for invalid in result.invalid_rows:
+            invalid.number = numbers[invalid.number - 1]
+            invalid.values = tuple(invalid.values)[: len(rules.HEADERS)]
+        for error_row in result.error_rows:
+            error_row.number = numbers[error_row.number - 1]

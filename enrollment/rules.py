@@ -90,6 +90,7 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("willingness", "参保意愿", 1, codes=WILLINGNESS),
 )
 FIELD_BY_ATTRIBUTE = {spec.attribute: spec for spec in FIELDS}
+FIELD_BY_HEADER = {spec.header: spec for spec in FIELDS}
 HEADERS = tuple(spec.header for spec in FIELDS)
 DATE_ATTRIBUTES = ("birth_date", "registration_date")
 
@@ -688,9 +689,13 @@ ROW_CHECKS: tuple[tuple[str, Callable[[_Row], str | None]], ...] = (
 )
 
 
+def required_message(header: str) -> str:
+    return f"{header}不能为空，请填写"
+
+
 def _field_error(spec: FieldSpec, text: str, context: RowContext) -> str | None:
     if not text:
-        return f"{spec.header}不能为空，请填写" if spec.required else None
+        return required_message(spec.header) if spec.required else None
     if spec.codes is not None and text not in spec.codes:
         return _code_message(spec, text)
     if len(text) > spec.width:

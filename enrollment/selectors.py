@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Q, QuerySet
+from django.apps import apps
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from enrollment.models import HEAVY_UPLOAD_FIELDS, RosterUpload, StudentRecord
 from enrollment.rules import MOBILE_PATTERN, normalize_id_number, normalize_text
@@ -25,6 +26,13 @@ def records_search(records: QuerySet[StudentRecord], query: str) -> QuerySet[Stu
     return records.filter(
         Q(name__contains=query) | Q(id_number=compact) | Q(student_number__iexact=compact)
     )
+
+
+def records_marking_confirmed(records: QuerySet[StudentRecord]) -> QuerySet[StudentRecord]:
+    """Each record with `confirmed`: the student has confirmed (an application refers to it),
+    so the record is kept, not deleted. One EXISTS per listed row."""
+    application = apps.get_model("confirmations", "Application")  # no upward import
+    return records.annotate(confirmed=Exists(application.objects.filter(record=OuterRef("pk"))))
 
 
 def records_without_mobile(records: QuerySet[StudentRecord]) -> QuerySet[StudentRecord]:

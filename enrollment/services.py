@@ -129,7 +129,7 @@ def roster_upload_check(*, upload_id: uuid.UUID | str) -> None:
         checked_at=timezone.now(),
     )
     if finished:
-        _store_error_workbook(upload.pk, result, state=State.CHECKED)
+        _store_error_workbook(upload, result, state=State.CHECKED)
 
 
 def _finish_check(upload_id: uuid.UUID, *, state: str, refusal: dict) -> None:
@@ -190,7 +190,7 @@ def roster_upload_commit(*, upload_id: uuid.UUID | str) -> None:
             target=f"upload:{upload.pk}",
             detail={"uploaded_by": upload.uploaded_by.get_username(), **upload.result},
         )
-    _store_error_workbook(upload.pk, result, state=State.COMMITTED)  # outside the locks
+    _store_error_workbook(upload, result, state=State.COMMITTED)  # outside the locks
 
 
 def uploads_requeue_stale(*, older_than: dt.timedelta) -> int:
@@ -299,7 +299,7 @@ def _store_result(upload: RosterUpload, result: importer.RosterResult) -> None:
     upload.to_insert = result.inserted
     upload.to_update = result.updated
     upload.unchanged = result.unchanged
-    upload.errors = result.reported_errors()
+    upload.errors = result.reported_errors(with_people=True)
     upload.errors_total = len(result.errors)
     upload.changes = result.changes[: importer.REPORTED_CHANGES]
     upload.changes_total = len(result.changes)
@@ -307,7 +307,7 @@ def _store_result(upload: RosterUpload, result: importer.RosterResult) -> None:
 
 
 def _store_error_workbook(
-    upload_id: uuid.UUID, result: importer.RosterResult, *, state: str
+    upload: RosterUpload, result: importer.RosterResult, *, state: str
 ) -> None:
     """Build the error workbook (every error) once, here in the worker, and keep its bytes.
 
@@ -316,12 +316,14 @@ def _store_error_workbook(
     """
     if not result.errors or result.sheet is None:
         return
+    campuses = campuses_fileable_by(upload.uploaded_by).filter(school=upload.school_id)
     content = workbooks.build_error_workbook(
         header=result.sheet.header,
         raw_rows=result.sheet.raw_rows,
         errors=[error.as_dict() for error in result.errors],
+        campus_codes=campuses.values_list("code", flat=True),
     )
-    RosterUpload.objects.filter(pk=upload_id, state=state).update(error_workbook=content)
+    RosterUpload.objects.filter(pk=upload.pk, state=state).update(error_workbook=content)
 
 
 # --- single records --------------------------------------------------------------------------
@@ -376,6 +378,22 @@ def record_save(
             [rules.FieldError("证件号码", "刚刚有人保存了相同证件号码或学号的记录，请刷新后核对")]
         ) from exc
     return record
+
+
+def record_errors_without_campus(*, raw: dict[str, object], year: int) -> list[rules.FieldError]:
+    """A new record whose campus is missing or not the filer's: every other rule still runs,
+    so the filer sees all the problems at once, not one per submit."""
+    context = rules.RowContext(
+        school_code="",
+        enrollment_year=year,
+        school_campuses=frozenset(),
+        fileable_campuses=frozenset(),
+        today=timezone.localdate(),
+    )
+    errors = [e for e in rules.validate_row(raw, context).errors if e.column != "总分校编码"]
+    campus = rules.normalize_text(raw.get("campus_code"))
+    message = "请选择您可以申报的校区" if campus else rules.required_message("总分校编码")
+    return [*errors, rules.FieldError("总分校编码", message)]
 
 
 def audit_record_save(*, user: User, record: StudentRecord, before: dict | None) -> None:

@@ -109,10 +109,34 @@ class SheetRows:
     """The non-blank rows of a workbook's first sheet, with their spreadsheet row numbers.
 
     Cells are python-calamine's values (str, int, float, bool, date, datetime, time, timedelta
-    or None), padded so that index 0 is column A.
+    or None), padded so that index 0 is column A; a number the float cannot hold exactly is an
+    `ExactNumber`, which also carries the text the file stored.
     """
 
     rows: list[tuple[int, list[object]]]
+
+
+class ExactNumber(float):
+    """A number cell whose stored text a float does not reproduce.
+
+    A file may store `<v>310109200806061614</v>`: as a float it is 310109200806061632. The rules
+    see the float (and refuse a number cell as an ID number); whatever writes the cell back
+    (the error workbook) writes `text`, exactly what the file held.
+    """
+
+    text: str
+
+    def __new__(cls, value: float, text: str) -> ExactNumber:
+        number = super().__new__(cls, value)
+        number.text = text
+        return number
+
+    def __reduce__(self) -> tuple:
+        return (ExactNumber, (float(self), self.text))
+
+
+# Beyond 2**53 a float no longer holds every integer; a fraction may lose its written digits.
+_EXACT_FLOAT_LIMIT = 2**53
 
 
 # --- inspection --------------------------------------------------------------------------------
@@ -405,6 +429,7 @@ def _child_main(argv: list[str]) -> int:
     try:
         inspect_xlsx(content)
         rows = list(_read_rows(content))
+        _attach_number_texts(content, rows)
     except SpreadsheetRefused as refusal:
         answer: dict = {"refused": refusal.message}
     else:
@@ -449,6 +474,99 @@ def _filled(value: object) -> bool:
     return True
 
 
+class _NumberText:
+    """A number cell and its stored text, on its way out of the child (see ExactNumber)."""
+
+    def __init__(self, value: float, text: str) -> None:
+        self.value, self.text = value, text
+
+
+def _inexact(value: object) -> bool:
+    kind = value.__class__
+    if kind is float:
+        return abs(value) >= _EXACT_FLOAT_LIMIT or not value.is_integer()
+    return kind is int and abs(value) >= _EXACT_FLOAT_LIMIT
+
+
+_NUMBER_TYPES = frozenset({int, float})
+
+
+def _attach_number_texts(content: bytes, rows: list[tuple[int, list[object]]]) -> None:
+    """Give the numbers a float may not reproduce the text the worksheet stored for them.
+
+    Rare (a long number typed into a number cell), so the sheet's XML is only read again when
+    there is one; a cell not found in the canonical spelling keeps its float. Rows of text
+    only (the template's) are passed over by their cell types alone, at C speed.
+    """
+    wanted = {
+        (number, index): values
+        for number, values in rows
+        if not _NUMBER_TYPES.isdisjoint(map(type, values))
+        for index, value in enumerate(values)
+        if _inexact(value)
+    }
+    if not wanted:
+        return
+    for (number, index), text in _number_texts(content, set(wanted)).items():
+        values = wanted[(number, index)]
+        values[index] = _NumberText(values[index], text)
+
+
+_SHEET_ENTRY = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?sheet\s[^>]*?\bid\s*=\s*[\"']([^\"']+)")
+_RELATIONSHIP = re.compile(rb"<Relationship\s[^>]*>")
+_ATTRIBUTE = re.compile(rb"""(\w+)\s*=\s*["']([^"']*)["']""")
+_NUMBER_CELL = re.compile(rb'<c r="([A-Z]{1,3})([0-9]{1,7})"([^>]*?)>(.*?)</c>', re.DOTALL)
+_VALUE = re.compile(rb"<v>([^<]*)</v>")
+
+
+def _first_sheet_path(archive: zipfile.ZipFile) -> str | None:
+    try:
+        workbook = archive.read("xl/workbook.xml")
+        relationships = archive.read("xl/_rels/workbook.xml.rels")
+    except KeyError:
+        return None
+    first = _SHEET_ENTRY.search(workbook)
+    if not first:
+        return None
+    for tag in _RELATIONSHIP.findall(relationships):
+        attributes = dict(_ATTRIBUTE.findall(tag))
+        if attributes.get(b"Id") == first.group(1):
+            target = attributes.get(b"Target", b"").decode("utf-8", "replace")
+            return target.lstrip("/") if target.startswith("/") else "xl/" + target
+    return None
+
+
+def _number_texts(content: bytes, wanted: set[tuple[int, int]]) -> dict[tuple[int, int], str]:
+    archive = zipfile.ZipFile(io.BytesIO(content))
+    path = _first_sheet_path(archive)
+    if path is None or path not in archive.namelist():
+        return {}
+    found: dict[tuple[int, int], str] = {}
+    tail = b""
+    with archive.open(path) as stream:
+        while chunk := stream.read(CHUNK_BYTES):
+            window = tail + chunk
+            cut = window.rfind(b"<c ")  # a cell may run on into the next chunk
+            cut = 0 if cut == -1 else cut
+            for match in _NUMBER_CELL.finditer(window, 0, cut):
+                _record_number(match, wanted, found)
+            tail = window[cut:]
+    for match in _NUMBER_CELL.finditer(tail):
+        _record_number(match, wanted, found)
+    return found
+
+
+def _record_number(
+    match: re.Match, wanted: set[tuple[int, int]], found: dict[tuple[int, int], str]
+) -> None:
+    key = (int(match.group(2)), _column_number(match.group(1).decode("ascii")) - 1)
+    attributes = match.group(3)
+    if key not in wanted or (b' t="' in attributes and b' t="n"' not in attributes):
+        return
+    if value := _VALUE.search(match.group(4)):
+        found[key] = value.group(1).decode("ascii", "replace").strip()
+
+
 _CELL_TYPES = {
     "datetime": (dt.datetime, dt.datetime.fromisoformat),
     "date": (dt.date, dt.date.fromisoformat),
@@ -457,6 +575,8 @@ _CELL_TYPES = {
 
 
 def _encode_cell(value: object) -> object:
+    if isinstance(value, _NumberText):
+        return {"$number": [value.value, value.text]}
     for name, (kind, _) in _CELL_TYPES.items():
         if isinstance(value, kind):
             return {"$" + name: value.isoformat()}
@@ -470,6 +590,8 @@ def _decode_cell(obj: dict) -> object:
         ((key, value),) = obj.items()
         if key == "$timedelta":
             return dt.timedelta(seconds=value)
+        if key == "$number":
+            return ExactNumber(*value)
         if key.startswith("$") and key[1:] in _CELL_TYPES:
             return _CELL_TYPES[key[1:]][1](value)
     return obj

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import re
 from itertools import zip_longest
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -14,6 +14,7 @@ from django.http import (
     JsonResponse,
 )
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audit.services import Action, audit_record
@@ -212,10 +213,11 @@ def record_list(request: HttpRequest) -> HttpResponse:
         records = selectors.records_search(records, form.cleaned_data.get("q", ""))
         if form.cleaned_data.get("no_mobile"):
             records = selectors.records_without_mobile(records)
-    records = records.filter(enrollment_year=year).order_by(
+    records = selectors.records_marking_confirmed(records.filter(enrollment_year=year)).order_by(
         "school__code", "campus_code", "student_number"
     )
     page = Paginator(records, RECORDS_PER_PAGE).get_page(request.GET.get("page"))
+    back = "&".join(filter(None, [search.query, f"page={page.number}" * (page.number > 1)]))
     if page.object_list:
         audit_record(
             action=Action.ID_DISPLAY,
@@ -236,8 +238,35 @@ def record_list(request: HttpRequest) -> HttpResponse:
             "query": search.query,
             "expired": search.expired,
             "year": year,
+            "back": f"{request.path}?{back}" if back else request.path,  # where an edit returns
         },
     )
+
+
+# Query parameters a `next` address may carry: the list's own (a search token, a page, the
+# non-personal filters). Never a name, an ID number or a phone.
+_NEXT_PARAMETERS = frozenset({"s", "page", "school", "campus", "status", "year", "no_mobile"})
+_NEXT_VALUE = re.compile(r"^[A-Za-z0-9_-]{0,24}$")
+_LONG_DIGITS = re.compile(r"[0-9]{7,}")
+
+
+def safe_next(request: HttpRequest) -> str | None:
+    """The page to return to after a form: a path on this site whose query holds only the
+    lists' own parameters, or None."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if not target.startswith("/") or not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or parts.fragment:
+        return None
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key not in _NEXT_PARAMETERS or not _NEXT_VALUE.match(value):
+            return None
+        if key != "s" and _LONG_DIGITS.search(value):
+            return None
+    return target
 
 
 def _record_form_page(
@@ -254,6 +283,7 @@ def _record_form_page(
         if initial.get(attribute):
             initial[attribute] = initial[attribute].strftime("%Y%m%d")
     form = StudentRecordForm(request.POST or None, initial=initial, campus_codes=campus_codes)
+    back = safe_next(request)
     if request.method == "GET" and record is not None:
         audit_record(action=Action.ID_DISPLAY, request=request, record=record, target="record form")
     if request.method == "POST" and form.is_valid():
@@ -263,7 +293,9 @@ def _record_form_page(
             campus = campuses.filter(code=raw.get("campus_code")).first()
             target_school = campus.school if campus else None
         if target_school is None:
-            form.add_error("campus_code", "请选择您可以申报的校区")
+            form.add_rule_errors(
+                services.record_errors_without_campus(raw=raw, year=current_enrollment_year())
+            )
         else:
             try:
                 saved = services.record_save(
@@ -277,8 +309,12 @@ def _record_form_page(
                 form.add_rule_errors(rejected.errors)
             else:
                 messages.success(request, f"已保存 {saved.name} 的记录")
-                return redirect("enrollment:record_list")
-    return render(request, "enrollment/record_form.html", {"form": form, "record": record})
+                return redirect(back or "enrollment:record_list")
+    return render(
+        request,
+        "enrollment/record_form.html",
+        {"form": form, "record": record, "back": back},
+    )
 
 
 @login_required
@@ -298,18 +334,24 @@ def record_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def record_delete(request: HttpRequest) -> HttpResponse:
     ids = parse_ids(request.POST.getlist("ids"))
+    back = safe_next(request)  # the list page and search the deletion started from
     records = selectors.records_visible_to(request.user).filter(pk__in=ids)
     if not ids or not records.exists():
         messages.error(request, "请先勾选要删除的记录")
-        return redirect("enrollment:record_list")
+        return redirect(back or "enrollment:record_list")
     if request.POST.get("confirm") != "yes":
+        listed = selectors.records_marking_confirmed(records).order_by("student_number")
+        deletable = listed.filter(confirmed=False)
         return render(
             request,
             "enrollment/record_delete_confirm.html",
             {
-                "records": records.order_by("student_number")[:500],
-                "count": records.count(),
-                "ids": ids,
+                "records": deletable[:500],
+                "count": deletable.count(),
+                "kept": listed.filter(confirmed=True)[:500],
+                "kept_count": listed.filter(confirmed=True).count(),
+                "ids": list(deletable.values_list("pk", flat=True)),
+                "back": back,
             },
         )
     outcome = services.records_delete(user=request.user, record_ids=ids)
@@ -319,4 +361,4 @@ def record_delete(request: HttpRequest) -> HttpResponse:
             request,
             f"{outcome.kept_confirmed} 条记录的学生已经参保确认，不能删除；如信息有误请编辑更正",
         )
-    return redirect("enrollment:record_list")
+    return redirect(back or "enrollment:record_list")

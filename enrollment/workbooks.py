@@ -13,7 +13,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from enrollment import rules
+from enrollment import rules, spreadsheets
 from enrollment.formulas import inert_xlsx_cell, make_inert
 from enrollment.resources import StudentRecordResource
 
@@ -60,29 +60,36 @@ def build_template(*, campus_codes: Iterable[str] = ()) -> bytes:
         for row in range(2, TEMPLATE_DATA_ROWS + 2):
             sheet.cell(row=row, column=index).number_format = TEXT_FORMAT
 
-    choices = {spec.attribute: list(spec.codes) for spec in rules.FIELDS if spec.codes}
     campus_codes = sorted(campus_codes)
+    _add_drop_downs(sheet, list(rules.HEADERS), campus_codes, last_row=TEMPLATE_DATA_ROWS + 1)
+    _add_codes_sheet(workbook, campus_codes)
+    return save(workbook)
+
+
+def _add_drop_downs(
+    sheet: object, headers: list[str], campus_codes: list[str], *, last_row: int
+) -> None:
+    """The code lists (and the school's campus codes) as drop-downs under their headers."""
+    choices = {spec.header: list(spec.codes) for spec in rules.FIELDS if spec.codes}
     if campus_codes:
-        choices["campus_code"] = campus_codes
-    for index, spec in enumerate(rules.FIELDS, start=1):
-        if spec.attribute not in choices:
+        choices["总分校编码"] = campus_codes
+    for index, header in enumerate(headers, start=1):
+        if header not in choices:
             continue
+        spec = rules.FIELD_BY_HEADER[header]
         letter = get_column_letter(index)
         validation = DataValidation(
             type="list",
-            formula1='"' + ",".join(choices[spec.attribute]) + '"',
+            formula1='"' + ",".join(choices[header]) + '"',
             allow_blank=not spec.required,
             showErrorMessage=True,
             errorTitle=f"{spec.header}代码不正确",
             error="请从下拉列表中选择，代码含义见“代码说明”工作表",
             promptTitle=spec.header,
-            prompt=_codes_line(spec, choices[spec.attribute])[:255],
+            prompt=_codes_line(spec, choices[header])[:255],
         )
-        validation.add(f"{letter}2:{letter}{TEMPLATE_DATA_ROWS + 1}")
-        sheet.add_data_validation(validation)
-
-    _add_codes_sheet(workbook, campus_codes)
-    return save(workbook)
+        validation.add(f"{letter}2:{letter}{last_row}")
+        sheet.data_validations.append(validation)  # write-only sheets have no add_… method
 
 
 def build_id_list_template() -> bytes:
@@ -122,39 +129,46 @@ def _codes_line(spec: rules.FieldSpec, codes: list[str]) -> str:
 
 
 def _add_codes_sheet(workbook: Workbook, campus_codes: list[str]) -> None:
+    """The 代码说明 sheet: every code and field rule. Written cell by cell, so that the same
+    code serves the template (an ordinary workbook) and the error workbook (write-only)."""
     sheet = workbook.create_sheet("代码说明")
-    sheet.append(["字段", "代码", "含义"])
-    for cell in sheet[1]:
-        cell.font = _BOLD
-        cell.fill = _HEADER_FILL
-    for spec in rules.FIELDS:
-        if spec.codes:
-            for code, label in spec.codes.items():
-                sheet.append([spec.header, code, label])
-    for code in campus_codes:
-        sheet.append(["总分校编码", code, "总校" if code.endswith("00") else "分校"])
-    sheet.append([])
-    sheet.append(["填写要求"])
-    sheet.cell(row=sheet.max_row, column=1).font = _BOLD
-    for spec in rules.FIELDS:
-        requirement = f"字符型，最长 {spec.width} 位，{'必填' if spec.required else '选填'}"
-        sheet.append([spec.header, requirement, spec.note])
     for letter, width in (("A", 16), ("B", 30), ("C", 60)):
         sheet.column_dimensions[letter].width = width
-    for row in sheet.iter_rows():
-        for cell in row:
-            make_inert(cell)
+    rows: list[tuple[list[str], bool]] = [(["字段", "代码", "含义"], True)]
+    for spec in rules.FIELDS:
+        if spec.codes:
+            rows += [([spec.header, code, label], False) for code, label in spec.codes.items()]
+    for code in campus_codes:
+        rows.append((["总分校编码", code, "总校" if code.endswith("00") else "分校"], False))
+    rows += [([], False), (["填写要求"], True)]
+    for spec in rules.FIELDS:
+        requirement = f"字符型，最长 {spec.width} 位，{'必填' if spec.required else '选填'}"
+        rows.append(([spec.header, requirement, spec.note], False))
+    for values, heading in rows:
+        cells = []
+        for value in values:
+            cell = inert_xlsx_cell(sheet, value)
             cell.number_format = TEXT_FORMAT
             cell.alignment = Alignment(wrap_text=True, vertical="top")
+            if heading:
+                cell.font = _BOLD
+                cell.fill = _HEADER_FILL
+            cells.append(cell)
+        sheet.append(cells)
 
 
 def build_error_workbook(
-    *, header: list[object], raw_rows: Iterable[tuple[int, list[object]]], errors: list[dict]
+    *,
+    header: list[object],
+    raw_rows: Iterable[tuple[int, list[object]]],
+    errors: list[dict],
+    campus_codes: Iterable[str] = (),
 ) -> bytes:
     """The uploaded rows as they came, bad cells highlighted, messages in a last column.
 
     Row numbers stay those of the uploaded file, so the preview's messages still point at them,
-    and the file can be corrected and uploaded again as it is.
+    and the file can be corrected and uploaded again as it is: it is a working template, with
+    the template's drop-downs and its 代码说明 sheet.
     """
     messages_by_row: dict[int, list[dict]] = defaultdict(list)
     for error in errors:
@@ -196,6 +210,11 @@ def build_error_workbook(
         sheet.append(cells)
         next_row += 1
     sheet.auto_filter.ref = f"A1:{get_column_letter(width + 1)}{max(next_row - 1, 1)}"
+    campus_codes = sorted(campus_codes)
+    _add_drop_downs(
+        sheet, header_names, campus_codes, last_row=max(next_row, TEMPLATE_DATA_ROWS + 1)
+    )
+    _add_codes_sheet(workbook, campus_codes)
     return save(workbook)
 
 
@@ -227,6 +246,8 @@ def as_written(value: object) -> str:
     """
     if isinstance(value, str):
         return value
+    if isinstance(value, spreadsheets.ExactNumber):
+        return value.text
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
         return str(int(value))
     if isinstance(value, float):

@@ -170,9 +170,13 @@ class Campus(models.Model):
         unique=True,
         validators=[RegexValidator(r"^\d{6}$", "总分校编码为 6 位数字")],
     )
-    school = models.ForeignKey(School, on_delete=models.PROTECT, related_name="campuses")
+    school = models.ForeignKey(
+        School, verbose_name="院校", on_delete=models.PROTECT, related_name="campuses"
+    )
     name = models.CharField("校区名称", max_length=100)
-    district = models.ForeignKey(District, on_delete=models.PROTECT, related_name="campuses")
+    district = models.ForeignKey(
+        District, verbose_name="所在区", on_delete=models.PROTECT, related_name="campuses"
+    )
 
     class Meta:
         verbose_name = verbose_name_plural = "校区"
@@ -234,9 +238,13 @@ class User(AbstractUser):
 class FilerDesignation(models.Model):
     """A school's designation of a person as filer (指定人员) for one of its campuses."""
 
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="designations")
-    campus = models.ForeignKey(Campus, on_delete=models.CASCADE, related_name="designations")
-    created_at = models.DateTimeField(auto_now_add=True)
+    user = models.ForeignKey(
+        User, verbose_name="用户", on_delete=models.CASCADE, related_name="designations"
+    )
+    campus = models.ForeignKey(
+        Campus, verbose_name="校区", on_delete=models.CASCADE, related_name="designations"
+    )
+    created_at = models.DateTimeField("指定时间", auto_now_add=True)
 
     class Meta:
         verbose_name = verbose_name_plural = "指定人员"
