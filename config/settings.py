@@ -374,6 +374,11 @@ ACCOUNT_GATEWAY = env_str("ACCOUNT_GATEWAY", default="confirmations.gateway.Buil
 # Students identify with a one-time code; their session is short.
 STUDENT_SESSION_SECONDS = 30 * 60
 
+# bench/bench_student_flow.py only: /bench/trivial/, a view that answers "ok" through every
+# middleware, the yardstick the student flow's cost per request is compared with. Off in
+# production (the URL does not exist).
+BENCH_TRIVIAL_VIEW = env_bool("BENCH_TRIVIAL_VIEW", default=False)
+
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
 IMPORT_EXPORT_USE_TRANSACTIONS = True
 
