@@ -69,7 +69,9 @@ DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/portal_bench_flow"
 DEFAULT_REDIS_SERVER = "redis://127.0.0.1:6379/0"
 FLOW_SCHOOL, FLOW_CAMPUS = "1013", "101300"
 BATCH_SCHOOL, BATCH_CAMPUS, BATCH_FILER = "1014", "101400", "filer1014"
-FIRST_ROW = 100_000  # apart from seed_demo's students (rows 0–1,199)
+# demo_rows varies the ID's region per block of 1,000 rows (mod 100): seed_demo uses blocks 0–1,
+# the flow's students blocks 10–29, the batch's 60–89, so that no two people share an ID.
+FLOW_FIRST_ROW, BATCH_FIRST_ROW = 10_000, 60_000
 STEPS = (
     "identify GET",
     "identify POST",
@@ -227,8 +229,8 @@ def seed(count: int, batch_count: int) -> tuple[list[Student], list[int]]:
     students: list[Student] = []
     batch_ids: list[int] = []
     for code, campus, rows_wanted, start in [
-        (FLOW_SCHOOL, FLOW_CAMPUS, count, FIRST_ROW),
-        (BATCH_SCHOOL, BATCH_CAMPUS, batch_count, FIRST_ROW + 200_000),
+        (FLOW_SCHOOL, FLOW_CAMPUS, count, FLOW_FIRST_ROW),
+        (BATCH_SCHOOL, BATCH_CAMPUS, batch_count, BATCH_FIRST_ROW),
     ]:
         if not rows_wanted:
             continue
@@ -257,6 +259,12 @@ def seed(count: int, batch_count: int) -> tuple[list[Student], list[int]]:
                 )
             )
     assert len({s.phone for s in students}) == len(students), "phones must be distinct"
+    shared = (
+        StudentRecord.objects.filter(id_number__in=[s.id_number for s in students])
+        .exclude(school__code=FLOW_SCHOOL)
+        .count()
+    )
+    assert shared == 0, f"{shared} of the students are on another roster too"
     return students, batch_ids
 
 
@@ -329,7 +337,11 @@ async def timed(level: Level, step: str, call) -> aiohttp.ClientResponse:
 
 def expect(response: aiohttp.ClientResponse, status: int, location: str | None = None) -> bytes:
     if response.status != status:
-        raise FlowError(f"{response.method} {response.url.path}: {response.status} != {status}")
+        title = re.search(rb"<h1[^>]*>(.*?)</h1>", response._bench_body or b"", re.S)
+        raise FlowError(
+            f"{response.method} {response.url.path}: {response.status} != {status}"
+            + (f" ({title.group(1).decode(errors='replace').strip()})" if title else "")
+        )
     if location is not None and not response.headers.get("Location", "").startswith(location):
         raise FlowError(f"{response.url.path} went to {response.headers.get('Location')}")
     return response._bench_body
@@ -446,7 +458,10 @@ def wait_for_accounts(timeout: float) -> float:
 
     started = time.perf_counter()
     while time.perf_counter() - started < timeout:
-        if not Application.objects.filter(processed_at__isnull=True).exists():
+        pending = Application.objects.filter(
+            processed_at__isnull=True, record__school__code__in=[FLOW_SCHOOL, BATCH_SCHOOL]
+        )
+        if not pending.exists():
             break
         time.sleep(1)
     return time.perf_counter() - started
