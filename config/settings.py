@@ -282,6 +282,21 @@ else:
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
     }
+# Sessions: in Redis when there is one (the production stack), in the database otherwise. The
+# student flow read and wrote its session row on nearly every request — 27 of its 57 queries
+# (bench/RESULTS.md, issue 14). A session lives in Redis until it expires (the cache timeout
+# is the session's own age); Redis must not evict keys (`maxmemory-policy noeviction`, its
+# default), as the broker's queues need anyway. Keys carry the deployment's queue prefix, so
+# that two deployments sharing a Redis database never share sessions.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+if REDIS_URL:
+    CACHES["sessions"] = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "sessions:" + env_str("CELERY_QUEUE_PREFIX", default=""),
+    }
+    SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+    SESSION_CACHE_ALIAS = "sessions"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
