@@ -36,7 +36,7 @@ def test_sessions_are_kept_in_redis_when_the_stack_has_redis():
         {"REDIS_URL": "redis://127.0.0.1:6379/3", "CELERY_QUEUE_PREFIX": "site-a-"}
     )
     assert engine == "django.contrib.sessions.backends.cache"
-    assert cache["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert cache["BACKEND"] == "config.redis_cache.RedisCache"
     assert cache["LOCATION"] == "redis://127.0.0.1:6379/3"
     assert cache["KEY_PREFIX"] == "sessions:site-a-"
 
@@ -49,3 +49,12 @@ def test_sessions_stay_in_the_database_without_redis():
 def test_the_benchmarks_trivial_view_does_not_exist_unless_the_bench_turns_it_on(db):
     assert settings.BENCH_TRIVIAL_VIEW is False
     assert Client().get("/bench/trivial/").status_code == 404
+
+
+def test_the_session_cache_reuses_one_redis_client_instead_of_building_one_per_call():
+    from config.redis_cache import RedisCache
+
+    cache = RedisCache("redis://127.0.0.1:6379/3", {})
+    first = cache._cache.get_client("session-a")
+    assert cache._cache.get_client("session-b") is first
+    assert cache._cache.get_client("session-a", write=True) is first  # one server: one pool
