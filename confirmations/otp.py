@@ -115,10 +115,10 @@ def code_request(*, name: str, id_number: str, client_ip: str | None) -> CodeSen
     pair_hash = _digest("pair", id_number, name_key(name))
     mine = OneTimeCode.objects.filter(
         pair_hash=pair_hash, created_at__gte=now - dt.timedelta(hours=1)
-    )
-    if mine.count() >= SENDS_PER_PERSON_PER_HOUR:
+    ).aggregate(count=Count("pk"), last=Max("created_at"))
+    if mine["count"] >= SENDS_PER_PERSON_PER_HOUR:
         raise RateLimited("获取验证码次数过多，请一小时后再试")
-    if mine.filter(created_at__gte=now - RESEND_AFTER).exists():
+    if mine["last"] is not None and mine["last"] >= now - RESEND_AFTER:
         raise RateLimited("验证码已发送，请 60 秒后再重新获取")
 
     deliveries, messages = [], []
