@@ -45,9 +45,7 @@ def test_the_pledge_page_reads_the_persons_state_from_the_chosen_record(
     assert queries(lambda: student_client.get(reverse("student:pledge"))) == 3
 
 
-def test_the_code_request_still_refuses_a_second_code_within_a_minute(
-    student_client, stored_1012
-):
+def test_the_code_request_still_refuses_a_second_code_within_a_minute(student_client, stored_1012):
     row = stored_1012[0]
     data = {"name": row["姓名"], "id_number": row["证件号码"]}
     student_client.post(reverse("student:identify"), data)
