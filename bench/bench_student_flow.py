@@ -598,7 +598,7 @@ def summary_table(levels: list[Level]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="700 students, 3 s of trivial view")
-    parser.add_argument("--students", type=int, help="students per level, e.g. 500,1500,3000")
+    parser.add_argument("--students", help="students per level, e.g. 500,1500,3000")
     parser.add_argument("--concurrency", default="10,50,100")
     parser.add_argument("--trivial-seconds", type=float)
     parser.add_argument("--batch", type=int, help="records in the batch run during the last level")
