@@ -731,7 +731,8 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(report)
     header = [
         f"- date: {time.strftime('%Y-%m-%d %H:%M %Z')}",
-        f"- machine: `nproc` = {os.cpu_count()}, {platform.processor() or platform.machine()}",
+        f"- machine: `nproc` = {os.cpu_count()}, {cpu_model()}; Python "
+        f"{platform.python_version()}, Django {django_version()}, aiohttp {aiohttp.__version__}",
         f"- stack: `python -m config.serve` (gunicorn WEB_CONCURRENCY="
         f"{env.get('WEB_CONCURRENCY', '2')} WEB_THREADS={env.get('WEB_THREADS', '4')}, "
         "a Celery worker per queue, beat), DEBUG off, PostgreSQL + Redis on the same machine",
@@ -741,6 +742,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.record:
         record("\n".join(header) + "\n\n" + text)
     return 0
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.machine()
+
+
+def django_version() -> str:
+    import django
+
+    return django.get_version()
 
 
 def record(text: str) -> None:
