@@ -11,7 +11,7 @@ AXE := e2e/node_modules/axe-core/axe.min.js
 comma := ,
 ALL_QUEUES := $(subst $() ,$(comma),$(foreach queue,accounts batches files,$(CELERY_QUEUE_PREFIX)$(queue)))
 
-.PHONY: run serve test e2e lint format bench install worker clean
+.PHONY: run serve test e2e lint format bench bench-flow install worker clean
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || \
@@ -24,6 +24,10 @@ $(VENV)/.installed: pyproject.toml
 # The production extra (gunicorn, honcho) and the browser-test extra, on top of the dev install.
 $(VENV)/.installed-prod: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e ".[dev,prod]"
+	touch $@
+
+$(VENV)/.installed-bench: $(VENV)/.installed-prod
+	$(PY) -m pip install --quiet -e ".[dev,prod,bench]"
 	touch $@
 
 $(VENV)/.installed-e2e: $(VENV)/.installed-prod
@@ -81,3 +85,9 @@ bench: install
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache e2e/node_modules e2e/screenshots e2e/test-results
+
+# The student flow over HTTP against `make serve`'s stack (its own database and Redis number),
+# with the trivial view's cost as the yardstick; ARGS=--quick for a few minutes, ARGS=--record
+# to write bench/RESULTS.md. Needs PostgreSQL and Redis running.
+bench-flow: $(VENV)/.installed-bench
+	$(PY) bench/bench_student_flow.py $(ARGS)

@@ -7,6 +7,8 @@ what happens when the broker is down) is decided in one place.
 
 from __future__ import annotations
 
+import threading
+
 from celery import Task
 from celery.exceptions import NotRegistered
 from django.conf import settings
@@ -19,6 +21,10 @@ HEARTBEAT = "health.tasks.heartbeat"
 HEARTBEAT_PRIORITY = 0  # its age then tells whether a worker consumes the queue, not its length
 PRIORITY = 5
 BULK_PRIORITY = 9  # thousands at once (a batch's accounts) never hold up one student's account
+# Celery's task discovery returns nothing to a second thread while a first one is importing
+# (its _RACE_PROTECTION flag): in a threaded web process the second student's submission
+# then failed with NotRegistered (bench/bench_student_flow.py). One thread imports at a time.
+_IMPORTING = threading.Lock()
 
 
 def enqueue(task_name: str, *args: object, bulk: bool = False) -> None:
@@ -33,7 +39,8 @@ def _task(name: str) -> Task:
         return app.tasks[name]
     except NotRegistered:
         # Outside a worker the task modules are imported on first use.
-        app.loader.import_default_modules()
+        with _IMPORTING:
+            app.loader.import_default_modules()
         return app.tasks[name]
 
 

@@ -282,6 +282,21 @@ else:
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
     }
+# Sessions: in Redis when there is one (the production stack), in the database otherwise. The
+# student flow read and wrote its session row on nearly every request — 27 of its 57 queries
+# (bench/RESULTS.md, issue 14). A session lives in Redis until it expires (the cache timeout
+# is the session's own age); Redis must not evict keys (`maxmemory-policy noeviction`, its
+# default), as the broker's queues need anyway. Keys carry the deployment's queue prefix, so
+# that two deployments sharing a Redis database never share sessions.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+if REDIS_URL:
+    CACHES["sessions"] = {
+        "BACKEND": "config.redis_cache.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "sessions:" + env_str("CELERY_QUEUE_PREFIX", default=""),
+    }
+    SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+    SESSION_CACHE_ALIAS = "sessions"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
@@ -373,6 +388,11 @@ ACCOUNT_GATEWAY = env_str("ACCOUNT_GATEWAY", default="confirmations.gateway.Buil
 
 # Students identify with a one-time code; their session is short.
 STUDENT_SESSION_SECONDS = 30 * 60
+
+# bench/bench_student_flow.py only: /bench/trivial/, a view that answers "ok" through every
+# middleware, the yardstick the student flow's cost per request is compared with. Off in
+# production (the URL does not exist).
+BENCH_TRIVIAL_VIEW = env_bool("BENCH_TRIVIAL_VIEW", default=False)
 
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
 IMPORT_EXPORT_USE_TRANSACTIONS = True

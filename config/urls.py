@@ -1,5 +1,7 @@
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 from django.views.generic import RedirectView
 
@@ -21,6 +23,15 @@ urlpatterns = [
     path("audit/", include("audit.urls")),
     path("admin/", admin.site.urls),
 ]
+
+
+def bench_trivial(request: HttpRequest) -> HttpResponse:
+    """The benchmark's yardstick: what a request costs through the middleware and nothing else."""
+    return HttpResponse("ok", content_type="text/plain")
+
+
+if settings.BENCH_TRIVIAL_VIEW:  # bench/bench_student_flow.py sets it; never in production
+    urlpatterns.append(path("bench/trivial/", bench_trivial))
 
 admin.site.site_header = "大学生居民医保新生参保 · 管理后台"
 admin.site.site_title = "新生参保管理"

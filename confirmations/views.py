@@ -371,8 +371,9 @@ def pledge(request: HttpRequest, policy_year: PolicyYear) -> HttpResponse:
     record = _chosen_record(request, policy_year)
     if record is None:
         return redirect("student:start")
-    state = _person_state(request, policy_year)
-    if state is None or _done_elsewhere(state, request.student_record_ids):
+    # The session's records share one ID number: the chosen record's (no query for it).
+    state = selectors.student_state(record.id_number, policy_year)
+    if _done_elsewhere(state, request.student_record_ids):
         return _message(request, ELSEWHERE_TITLE, ELSEWHERE_MESSAGE)
     form = SignForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
