@@ -10,6 +10,9 @@ json, yaml, html) are not offered: they would bypass both.
 
 from __future__ import annotations
 
+import csv
+from collections.abc import Iterator
+
 import tablib
 from django import forms
 from import_export.admin import ImportExportModelAdmin
@@ -52,24 +55,37 @@ def _text(value: object) -> str | None:
     return None if value is None else str(value)
 
 
+# One CSV/TSV line: 64 cells of Excel's longest text would be 2 MB; a roster line is about
+# 200 characters, so 64 KB leaves room for any real line and stops a file that is one line.
+MAX_LINE_CHARACTERS = 64 * 1024
+
+
 class _InertText:
-    """CSV/TSV: bounded on import, every cell guarded on export."""
+    """CSV/TSV: bounded on import (size, rows, columns, line length, checked while parsing, one
+    line at a time, so a hostile file is refused before it is held as a table), every cell
+    guarded on export."""
+
+    DELIMITER = ","
 
     def create_dataset(self, in_stream: bytes | str, **kwargs: object) -> tablib.Dataset:
         if len(in_stream) > spreadsheets.MAX_FILE_BYTES:
             raise spreadsheets.SpreadsheetRefused(_TOO_LARGE)
-        newline = b"\n" if isinstance(in_stream, bytes) else "\n"
-        if in_stream.count(newline) > spreadsheets.MAX_ROWS:
-            raise spreadsheets.SpreadsheetRefused(
-                f"文件超过 {spreadsheets.MAX_ROWS:,} 行的上限，请拆分成几个文件分别导入"
-            )
-        dataset = super().create_dataset(in_stream, **kwargs)
-        guarded = tablib.Dataset(headers=[strip_guard(str(h)) for h in dataset.headers or []])
-        for row in dataset:
-            guarded.append(
-                [strip_guard(value) if isinstance(value, str) else value for value in row]
-            )
-        return guarded
+        if isinstance(in_stream, bytes):
+            in_stream = in_stream.decode(self.encoding or "utf-8-sig")
+        dataset = tablib.Dataset()
+        for number, row in enumerate(_bounded_rows(in_stream, self.DELIMITER)):
+            row = [strip_guard(value) for value in row]
+            if number == 0:
+                dataset.headers = row
+            elif row:  # as tablib: blank lines skipped, short rows padded
+                width = len(dataset.headers)
+                if len(row) > width:
+                    raise spreadsheets.SpreadsheetRefused(
+                        f"第 {number + 1} 行有 {len(row)} 列，多于标题行的 {width} 列。"
+                        "请检查分隔符和引号后再导入"
+                    )
+                dataset.append(row + [""] * (width - len(row)))
+        return dataset
 
     def export_data(self, dataset: tablib.Dataset, **kwargs: object) -> str:
         inert = tablib.Dataset(headers=[inert_csv_text(h) for h in dataset.headers or []])
@@ -83,7 +99,46 @@ class InertCSV(_InertText, base_formats.CSV):
 
 
 class InertTSV(_InertText, base_formats.TSV):
-    pass
+    DELIMITER = "\t"
+
+
+def _bounded_rows(text: str, delimiter: str) -> Iterator[list[str]]:
+    lines = _bounded_lines(text)
+    reader = csv.reader(lines, delimiter=delimiter)
+    try:
+        for number, row in enumerate(reader, start=1):
+            if number > spreadsheets.MAX_ROWS + 1:  # the header, then the rows
+                raise spreadsheets.SpreadsheetRefused(
+                    f"文件超过 {spreadsheets.MAX_ROWS:,} 行的上限，请拆分成几个文件分别导入"
+                )
+            if len(row) > spreadsheets.MAX_COLUMNS:
+                raise spreadsheets.SpreadsheetRefused(
+                    f"第 {number} 行有 {len(row):,} 列，超过 {spreadsheets.MAX_COLUMNS} 列的上限。"
+                    "请删除多余的列后再导入"
+                )
+            yield row
+    except csv.Error as exc:  # a field past csv's own limit, a NUL
+        raise spreadsheets.SpreadsheetRefused(
+            "文件无法作为 CSV/TSV 读取（引号不配对或含有异常字符），请用 Excel 另存后再导入"
+        ) from exc
+
+
+def _bounded_lines(text: str) -> Iterator[str]:
+    """The file's lines, refusing one longer than MAX_LINE_CHARACTERS before it is split.
+
+    A quoted cell may span lines; its length is bounded all the same, line by line."""
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start, start + MAX_LINE_CHARACTERS + 1)
+        if end == -1:
+            if len(text) - start > MAX_LINE_CHARACTERS:
+                raise spreadsheets.SpreadsheetRefused(
+                    f"文件中有一行超过 {MAX_LINE_CHARACTERS:,} 个字符，不是正常的名单。"
+                    "请检查后另存为 CSV 再导入"
+                )
+            end = len(text) - 1
+        yield text[start : end + 1]
+        start = end + 1
 
 
 SAFE_FORMATS = [InertCSV, SafeXLSX, InertTSV]
