@@ -262,8 +262,8 @@ if not DEBUG:
         "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
     }
 
-# Roster files are checked in a worker; keep a generous but bounded upload size.
-ROSTER_MAX_UPLOAD_BYTES = 30 * 1024 * 1024
+# Uploaded files' own limit is enrollment.spreadsheets.MAX_FILE_BYTES (30 MB), asked by every
+# form; these keep the request bodies Django holds in memory small.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 20000  # batch delete posts one field per selected record

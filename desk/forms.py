@@ -1,7 +1,7 @@
 from django import forms
 
 from desk.selectors import STATUS_CHOICES
-from enrollment.spreadsheets import MAX_FILE_BYTES
+from enrollment.spreadsheets import SpreadsheetRefused, check_file_size
 from schools.models import Campus, School
 
 
@@ -50,10 +50,10 @@ class IdListForm(forms.Form):
 
     def clean_file(self) -> object:
         upload = self.cleaned_data["file"]
-        if upload.size > MAX_FILE_BYTES:
-            raise forms.ValidationError(
-                f"文件超过 {MAX_FILE_BYTES // (1024 * 1024)} MB，请拆分成几个文件分别上传"
-            )
+        try:
+            check_file_size(upload.size)
+        except SpreadsheetRefused as refused:
+            raise forms.ValidationError(refused.message) from refused
         return upload
 
 

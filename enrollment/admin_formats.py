@@ -24,8 +24,6 @@ from enrollment import spreadsheets
 from enrollment.formulas import inert_csv_text, inert_xlsx_cell, strip_guard
 from enrollment.workbooks import save
 
-_TOO_LARGE = f"文件超过 {spreadsheets.MAX_FILE_BYTES // (1024 * 1024)} MB，请拆分成几个文件分别导入"
-
 
 class SafeXLSX(base_formats.XLSX):
     def create_dataset(self, in_stream: bytes) -> tablib.Dataset:
@@ -68,8 +66,7 @@ class _InertText:
     DELIMITER = ","
 
     def create_dataset(self, in_stream: bytes | str, **kwargs: object) -> tablib.Dataset:
-        if len(in_stream) > spreadsheets.MAX_FILE_BYTES:
-            raise spreadsheets.SpreadsheetRefused(_TOO_LARGE)
+        spreadsheets.check_file_size(len(in_stream))
         if isinstance(in_stream, bytes):
             in_stream = in_stream.decode(self.encoding or "utf-8-sig")
         dataset = tablib.Dataset()
@@ -147,8 +144,10 @@ SAFE_FORMATS = [InertCSV, SafeXLSX, InertTSV]
 class BoundedImportForm(ImportForm):
     def clean_import_file(self) -> object:
         upload = self.cleaned_data["import_file"]
-        if upload.size > spreadsheets.MAX_FILE_BYTES:
-            raise forms.ValidationError(_TOO_LARGE)
+        try:
+            spreadsheets.check_file_size(upload.size)
+        except spreadsheets.SpreadsheetRefused as refused:
+            raise forms.ValidationError(refused.message) from refused
         return upload
 
 
