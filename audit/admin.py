@@ -62,17 +62,38 @@ class AuditedAdminMixin:
 
     def get_export_data(self, file_format, request, queryset, **kwargs):
         data = super().get_export_data(file_format, request, queryset, **kwargs)
+        detail = {
+            "via": "admin",
+            "rows": queryset.count(),
+            "filter": {key: mask_personal(value) for key, value in request.GET.items()},
+        }
         audit_record(
-            action=Action.EXPORT,
-            request=request,
-            target=self.opts.label_lower,
-            detail={
-                "via": "admin",
-                "rows": queryset.count(),
-                "filter": {key: mask_personal(value) for key, value in request.GET.items()},
-            },
+            action=Action.EXPORT, request=request, target=self.opts.label_lower, detail=detail
         )
+        if self._shows_id_numbers():  # the file carries full ID numbers: a display as well
+            audit_record(
+                action=Action.ID_DISPLAY,
+                request=request,
+                target=f"{self.opts.label_lower} export",
+                detail={**detail, "full_id_numbers": True},
+            )
         return data
+
+    def import_action(self, request, **kwargs):
+        """The import's preview lists every row with its full ID number: a display."""
+        response = super().import_action(request, **kwargs)
+        result = (getattr(response, "context_data", None) or {}).get("result")
+        if result is not None and self._shows_id_numbers():
+            audit_record(
+                action=Action.ID_DISPLAY,
+                request=request,
+                target=f"{self.opts.label_lower} import preview",
+                detail={"via": "admin import", "rows": result.total_rows},
+            )
+        return response
+
+    def _shows_id_numbers(self) -> bool:
+        return any(field.name == "id_number" for field in self.opts.get_fields())
 
     def process_result(self, result, request):
         totals = {key: value for key, value in result.totals.items() if value}
