@@ -11,13 +11,16 @@ json, yaml, html) are not offered: they would bypass both.
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterator
 
 import tablib
 from django import forms
+from django.utils.safestring import mark_safe
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats import base_formats
-from import_export.forms import ImportForm
+from import_export.forms import ConfirmImportForm, ImportForm
+from import_export.resources import Diff
 from openpyxl import Workbook
 
 from enrollment import spreadsheets
@@ -141,7 +144,18 @@ def _bounded_lines(text: str) -> Iterator[str]:
 SAFE_FORMATS = [InertCSV, SafeXLSX, InertTSV]
 
 
-class BoundedImportForm(ImportForm):
+class _ImportStyles:
+    """The import page shows the form's media: the preview diff's colours come with it."""
+
+    class Media:
+        css = {"all": ["css/admin_import.css"]}
+
+
+class StyledConfirmImportForm(_ImportStyles, ConfirmImportForm):
+    pass
+
+
+class BoundedImportForm(_ImportStyles, ImportForm):
     def clean_import_file(self) -> object:
         upload = self.cleaned_data["import_file"]
         try:
@@ -151,11 +165,37 @@ class BoundedImportForm(ImportForm):
         return upload
 
 
+class CspSafeDiff(Diff):
+    """The import preview's diff without the inline styles the Content-Security-Policy blocks
+    (diff-match-patch writes `<ins style="background:#e6ffe6;">`); static/css/admin_import.css
+    colours the tags instead."""
+
+    def as_html(self) -> list[str]:
+        return [mark_safe(_INLINE_STYLE.sub(r"<\1>", html)) for html in super().as_html()]
+
+
+_INLINE_STYLE = re.compile(r'<(ins|del|span) style="[^"<>]*">')
+_CSP_SAFE_RESOURCES: dict[type, type] = {}
+
+
+def csp_safe_resource(resource_class: type) -> type:
+    """`resource_class`, with its preview diff free of inline styles."""
+    if resource_class not in _CSP_SAFE_RESOURCES:
+        _CSP_SAFE_RESOURCES[resource_class] = type(
+            resource_class.__name__, (resource_class,), {"get_diff_class": lambda self: CspSafeDiff}
+        )
+    return _CSP_SAFE_RESOURCES[resource_class]
+
+
 class SafeImportExportModelAdmin(ImportExportModelAdmin):
     """Every admin with import/export uses this: safe formats, bounded files, Chinese refusals."""
 
     formats = SAFE_FORMATS
     import_form_class = BoundedImportForm
+    confirm_form_class = StyledConfirmImportForm
+
+    def get_import_resource_classes(self, request: object) -> list[type]:
+        return [csp_safe_resource(cls) for cls in super().get_import_resource_classes(request)]
 
     def add_data_read_fail_error_to_form(self, form: forms.Form, e: Exception) -> None:
         if isinstance(e, spreadsheets.SpreadsheetRefused):

@@ -66,3 +66,28 @@ def test_admin_import_form_shows_the_column_refusal(client, city_admin):
     assert response.status_code == 200
     assert "64 列" in response.content.decode()
     assert not StudentRecord.objects.exists()
+
+
+# --- the preview's diff under the Content-Security-Policy (review 9) ---------------------------
+
+
+def test_import_preview_diff_has_no_inline_style_and_links_its_colours(
+    client, city_admin, rows_1012, workbook
+):
+    from enrollment.admin_formats import SafeXLSX
+
+    city_admin.is_staff = city_admin.is_superuser = True
+    city_admin.save()
+    client.force_login(city_admin)
+    response = client.post(
+        reverse("admin:enrollment_studentrecord_import"),
+        {
+            "resource": 0,
+            "format": SAFE_FORMATS.index(SafeXLSX),
+            "import_file": SimpleUploadedFile("r.xlsx", workbook(rows_1012(2))),
+        },
+    )
+    page = response.content.decode()
+    assert "<ins>" in page  # the new rows' values, marked as inserted
+    assert 'style="background' not in page
+    assert "css/admin_import.css" in page
