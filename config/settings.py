@@ -73,6 +73,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Serves static files from the web process itself, so a deployment needs no extra server.
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # A NUL in the path, query or form fields is a 400 (PostgreSQL refuses NUL in text).
+    "security.middleware.NulRefusalMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -211,6 +213,9 @@ AUDIT_PERSON_KEY = env_str("AUDIT_PERSON_KEY", default="") or "audit-person:" + 
 # Stored roster files are purged this many days after their policy year closes; counts and
 # the audit trail stay (`manage.py purge_upload_files`, daily in the beat schedule).
 UPLOAD_RETENTION_DAYS_AFTER_YEAR = env_int("UPLOAD_RETENTION_DAYS_AFTER_YEAR", default=90)
+# A file uploaded to the admin's import waits this long for its confirmation, then the same
+# purge removes it (enrollment.admin_formats.DraftStorage).
+IMPORT_DRAFT_HOURS = env_int("IMPORT_DRAFT_HOURS", default=24)
 
 # --- transport security: on by default without DEBUG; each can be turned off for plain http
 # (the e2e stack on http://127.0.0.1) with the variable of the same name. ----------------------

@@ -11,16 +11,24 @@ json, yaml, html) are not offered: they would bypass both.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import re
+import uuid
 from collections.abc import Iterator
 
 import tablib
 from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.utils import timezone
 from django.utils.safestring import mark_safe
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats import base_formats
 from import_export.forms import ConfirmImportForm, ImportForm
 from import_export.resources import Diff
+from import_export.tmp_storages import BaseStorage
 from openpyxl import Workbook
 
 from enrollment import spreadsheets
@@ -187,12 +195,60 @@ def csp_safe_resource(resource_class: type) -> type:
     return _CSP_SAFE_RESOURCES[resource_class]
 
 
+class DraftExpired(Exception):
+    pass
+
+
+class DraftStorage(BaseStorage):
+    """django-import-export's store for the file between preview and confirmation, in the
+    database (`ImportDraft`): it expires after IMPORT_DRAFT_HOURS and the retention purge
+    deletes it, where the default temporary folder kept every unconfirmed file forever."""
+
+    def save(self, data: bytes | str) -> None:
+        from enrollment.models import ImportDraft
+
+        if isinstance(data, str):
+            data = data.encode(self.encoding or "utf-8")
+        self.name = self.name or uuid.uuid4().hex
+        ImportDraft.objects.update_or_create(name=self.name, defaults={"content": data})
+
+    def read(self) -> bytes | str:
+        from enrollment.models import ImportDraft
+
+        since = timezone.now() - dt.timedelta(hours=settings.IMPORT_DRAFT_HOURS)
+        content = (
+            ImportDraft.objects.filter(name=self.name or "", created_at__gte=since)
+            .values_list("content", flat=True)
+            .first()
+        )
+        if content is None:
+            raise DraftExpired(self.name)
+        content = bytes(content)
+        return content if "b" in self.read_mode else content.decode(self.encoding or "utf-8")
+
+    def remove(self) -> None:
+        from enrollment.models import ImportDraft
+
+        ImportDraft.objects.filter(name=self.name or "").delete()
+
+
 class SafeImportExportModelAdmin(ImportExportModelAdmin):
     """Every admin with import/export uses this: safe formats, bounded files, Chinese refusals."""
 
     formats = SAFE_FORMATS
     import_form_class = BoundedImportForm
     confirm_form_class = StyledConfirmImportForm
+    tmp_storage_class = DraftStorage
+
+    def process_import(self, request: HttpRequest, **kwargs: object) -> HttpResponse:
+        try:
+            return super().process_import(request, **kwargs)
+        except DraftExpired:
+            messages.error(
+                request,
+                f"预览过的文件已超过 {settings.IMPORT_DRAFT_HOURS} 小时未确认，已被清除。请重新选择文件导入",
+            )
+            return redirect(f"admin:{self.opts.app_label}_{self.opts.model_name}_import")
 
     def get_import_resource_classes(self, request: object) -> list[type]:
         return [csp_safe_resource(cls) for cls in super().get_import_resource_classes(request)]

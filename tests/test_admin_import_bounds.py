@@ -91,3 +91,84 @@ def test_import_preview_diff_has_no_inline_style_and_links_its_colours(
     assert "<ins>" in page  # the new rows' values, marked as inserted
     assert 'style="background' not in page
     assert "css/admin_import.css" in page
+
+
+# --- the file between preview and confirmation (review 10) ---------------------------------
+
+
+@pytest.fixture
+def admin_client(client, city_admin):
+    city_admin.is_staff = city_admin.is_superuser = True
+    city_admin.save()
+    client.force_login(city_admin)
+    return client
+
+
+def preview(admin_client, content: bytes):
+    from enrollment.admin_formats import SafeXLSX
+
+    return admin_client.post(
+        reverse("admin:enrollment_studentrecord_import"),
+        {
+            "resource": 0,
+            "format": SAFE_FORMATS.index(SafeXLSX),
+            "import_file": SimpleUploadedFile("r.xlsx", content),
+        },
+    )
+
+
+def confirm(admin_client, response):
+    return admin_client.post(
+        reverse("admin:enrollment_studentrecord_process_import"),
+        response.context["confirm_form"].initial,
+    )
+
+
+def test_previewed_file_waits_in_the_database_and_goes_once_confirmed(
+    admin_client, rows_1012, workbook
+):
+    from enrollment.models import ImportDraft
+
+    response = preview(admin_client, workbook(rows_1012(2)))
+    assert ImportDraft.objects.count() == 1
+    confirm(admin_client, response)
+    assert StudentRecord.objects.count() == 2
+    assert not ImportDraft.objects.exists()
+
+
+def test_unconfirmed_draft_is_removed_by_the_retention_purge(
+    admin_client, rows_1012, workbook, settings
+):
+    import datetime as dt
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from enrollment.models import ImportDraft
+
+    preview(admin_client, workbook(rows_1012(2)))
+    preview(admin_client, workbook(rows_1012(1)))
+    old = timezone.now() - dt.timedelta(hours=settings.IMPORT_DRAFT_HOURS + 1)
+    ImportDraft.objects.filter(pk=ImportDraft.objects.order_by("pk").first().pk).update(
+        created_at=old
+    )
+    call_command("purge_upload_files", stdout=__import__("io").StringIO())
+    assert ImportDraft.objects.count() == 1
+
+
+def test_confirming_an_expired_draft_asks_for_the_file_again(
+    admin_client, rows_1012, workbook, settings
+):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from enrollment.models import ImportDraft
+
+    response = preview(admin_client, workbook(rows_1012(2)))
+    ImportDraft.objects.update(
+        created_at=timezone.now() - dt.timedelta(hours=settings.IMPORT_DRAFT_HOURS + 1)
+    )
+    confirmed = confirm(admin_client, response)
+    assert confirmed.status_code == 302 and confirmed.url.endswith("/import/")
+    assert not StudentRecord.objects.exists()
