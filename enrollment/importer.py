@@ -129,7 +129,11 @@ def read_roster(content: bytes) -> RosterSheet:
         (number, {attribute: _cell(cells_, index) for attribute, index in columns.items()})
         for number, cells_ in data_rows
     ]
-    rows = [(number, values) for number, values in rows if any(_filled(v) for v in values.values())]
+    rows = [
+        (number, values)
+        for number, values in rows
+        if any(spreadsheets.filled(v) for v in values.values())
+    ]
     return RosterSheet(rows=rows, raw_rows=data_rows, header=header)
 
 
@@ -150,14 +154,6 @@ def header_position(
         if count > best_count:
             best, best_count = position, count
     return best
-
-
-def _filled(value: object) -> bool:
-    if value is None:
-        return False
-    if isinstance(value, str):
-        return bool(value.strip())
-    return True
 
 
 def _cell(cells: list[object], index: int) -> object:

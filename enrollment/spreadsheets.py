@@ -625,7 +625,7 @@ def _read_rows(content: bytes) -> Iterator[tuple[int, list[object]]]:
         for offset, values in enumerate(cells):
             _check_row(start_row + 1 + offset)
             _check_column(start_column + len(values))
-            if any(_filled(value) for value in values):
+            if any(filled(value) for value in values):
                 yield start_row + 1 + offset, pad + list(values)
     except (MemoryError, SpreadsheetRefused):
         raise
@@ -633,7 +633,8 @@ def _read_rows(content: bytes) -> Iterator[tuple[int, list[object]]]:
         raise SpreadsheetRefused(_DAMAGED) from exc
 
 
-def _filled(value: object) -> bool:
+def filled(value: object) -> bool:
+    """A cell with something in it: not None, not blank text."""
     if value is None:
         return False
     if isinstance(value, str):

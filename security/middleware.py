@@ -14,7 +14,6 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
-from django.db.models import Count, Max
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -22,7 +21,7 @@ from django.utils import timezone
 from django_otp import user_has_device
 
 from security.client import client_ip
-from security.throttle import backoff_wait
+from security.throttle import attempts_wait
 
 SESSION_STAFF_SINCE = "staff_since"
 SESSION_STAFF_SEEN = "staff_seen"
@@ -97,11 +96,11 @@ def login_backoff_seconds(address: str | None, *, now: dt.datetime | None = None
         action=AuditEntry.Action.LOGIN_FAILED,
         client_ip=address,
         at__gte=now - LOGIN_FAILURE_WINDOW,
-    ).aggregate(count=Count("pk"), last=Max("at"))
-    return backoff_wait(
-        recent=failures["count"],
+    )
+    return attempts_wait(
+        failures,
+        at_field="at",
         free=settings.STAFF_LOGIN_FREE_FAILURES_PER_ADDRESS,
-        last_at=failures["last"],
         now=now,
         base_seconds=LOGIN_BACKOFF_BASE_SECONDS,
         max_seconds=settings.STAFF_LOGIN_MAX_BACKOFF_SECONDS,
