@@ -70,5 +70,11 @@ class SchoolForm(forms.Form):
         self.fields["school"].queryset = schools
 
 
+class SchoolCodeForm(forms.Form):
+    """The reconciliation export's optional ?school=1012 (a link, not a search)."""
+
+    school = forms.RegexField(regex=r"^\d{4}$", required=False)
+
+
 class QueryForm(forms.Form):
     q = forms.CharField(label="姓名、证件号码或学号", required=False, max_length=50)
