@@ -58,8 +58,9 @@ worker: install
 
 # The production stack on this machine: PostgreSQL and Redis from DATABASE_URL and REDIS_URL,
 # SECRET_KEY required, DJANGO_DEBUG=0; gunicorn, a worker per queue and one beat (Procfile).
+# Behind TLS by default; `make serve PLAIN_HTTP=1` applies config/plain_http.env (this machine).
 serve: $(VENV)/.installed-prod
-	$(PY) -m config.serve
+	PLAIN_HTTP=$(PLAIN_HTTP) $(PY) -m config.serve
 
 test: install
 	$(VENV)/bin/ruff check .

@@ -7,12 +7,19 @@ phone: the person is a keyed hash, free text passes through the log mask.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import hmac
+import io
+import itertools
+import json
 from collections.abc import Iterable, Mapping
+from typing import NamedTuple
 
 from django.conf import settings
+from django.db import connection
 from django.http import HttpRequest
+from django.utils import timezone
 
 from audit.context import current_request
 from audit.models import AuditEntry
@@ -102,6 +109,108 @@ def audit_record_many(entries: Iterable[AuditEntry]) -> int:
     """Write many entries in one statement per thousand (a batch delete, a batch confirmation)."""
     created = AuditEntry.objects.bulk_create(list(entries), batch_size=1000)
     return len(created)
+
+
+class StoredRecord(NamedTuple):
+    """What an entry needs of a student record, without loading the record."""
+
+    pk: int
+    school_id: int
+    campus_id: int | None
+    id_number: str
+
+
+def audit_records_written(
+    *, actor: object, items: Iterable[tuple[str, StoredRecord, Mapping | None]]
+) -> int:
+    """One entry per record a bulk write created, changed or deleted — (action, record, detail)
+    each — as single edits write them, inserted in batches (COPY on PostgreSQL). The actor,
+    address and request are looked up once, not per record."""
+    template = audit_entry(action="", actor=actor)
+    items = iter(items)
+    written = 0
+    while batch := list(itertools.islice(items, 5000)):
+        if connection.vendor == "postgresql":
+            _copy_entries(template, batch)
+        else:
+            AuditEntry.objects.bulk_create(
+                AuditEntry(
+                    action=action,
+                    actor_id=template.actor_id,
+                    actor_kind=template.actor_kind,
+                    actor_label=template.actor_label,
+                    client_ip=template.client_ip,
+                    record_id=record.pk,
+                    school_id=record.school_id,
+                    campus_id=record.campus_id,
+                    person_hash=person_hash(record.id_number),
+                    detail=dict(detail or {}),
+                )
+                for action, record, detail in batch
+            )
+        written += len(batch)
+    return written
+
+
+_COPIED = (
+    "at",
+    "action",
+    "actor_kind",
+    "actor",
+    "actor_label",
+    "client_ip",
+    "school",
+    "campus",
+    "record_id",
+    "person_hash",
+    "target",
+    "detail",
+)
+_NULLABLE = ("actor", "client_ip", "school", "campus", "record_id")
+
+
+def _copy_entries(template: AuditEntry, batch: list[tuple[str, StoredRecord, Mapping | None]]):
+    """Insert with PostgreSQL's COPY, without a model instance per entry: a 50,000-record
+    commit's entries in a fraction of what INSERTs take. Every value is quoted; an empty one
+    is NULL only in the nullable columns."""
+    meta = AuditEntry._meta
+    quote = connection.ops.quote_name
+    at = timezone.now().isoformat()
+    shared = (
+        template.actor_kind,
+        _or_empty(template.actor_id),
+        template.actor_label,
+        _or_empty(template.client_ip),
+    )
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\n")
+    writer.writerows(
+        (
+            at,
+            action,
+            *shared,
+            _or_empty(record.school_id),
+            _or_empty(record.campus_id),
+            _or_empty(record.pk),
+            person_hash(record.id_number),
+            "",
+            json.dumps(detail or {}, ensure_ascii=False),
+        )
+        for action, record, detail in batch
+    )
+    buffer.seek(0)
+    columns = ", ".join(quote(meta.get_field(name).column) for name in _COPIED)
+    nullable = ", ".join(quote(meta.get_field(name).column) for name in _NULLABLE)
+    with connection.cursor() as cursor:
+        cursor.copy_expert(
+            f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN "
+            f"WITH (FORMAT csv, FORCE_NULL ({nullable}))",
+            buffer,
+        )
+
+
+def _or_empty(value: object) -> object:
+    return "" if value is None else value
 
 
 def masked_changes(before: Mapping[str, object], after: Mapping[str, object]) -> list[dict]:

@@ -51,8 +51,9 @@ def _admin_change(sender, instance: LogEntry, created: bool, **kwargs) -> None:
         target=f"{kind.app_label}.{kind.model}:{instance.object_id}" if kind else "",
         detail={
             "flag": _ADMIN_FLAGS.get(instance.action_flag, str(instance.action_flag)),
-            "object": instance.object_repr,
-            "message": instance.get_change_message(),
+            "object": str(instance.object_repr),
+            # str(): django-import-export's messages are lazy translations (not JSON).
+            "message": str(instance.get_change_message()),
         },
     )
 

@@ -39,11 +39,19 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
+def plain_http_requested(env: Mapping[str, str]) -> bool:
+    """`make serve PLAIN_HTTP=1`: the one way to switch off what needs https."""
+    return env.get("PLAIN_HTTP", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
 def stack_environ(base: Mapping[str, str]) -> dict[str, str]:
-    """Every process's environment: `base`, the plain-http settings where unset, debug off."""
+    """Every process's environment: `base` with debug off, and the plain-http settings where
+    unset only when PLAIN_HTTP=1 asks for them: by default the stack keeps the secure settings
+    (https redirect, HSTS, secure cookies), so plain http is never switched on by accident."""
     env = dict(base)
-    for name, value in read_env_file(PLAIN_HTTP_ENV).items():
-        env.setdefault(name, value)
+    if plain_http_requested(env):
+        for name, value in read_env_file(PLAIN_HTTP_ENV).items():
+            env.setdefault(name, value)
     env["DJANGO_DEBUG"] = "0"
     env.setdefault("PORT", "8000")
     # The Procfile's gunicorn and celery are the ones installed beside this Python.
@@ -102,6 +110,13 @@ def main() -> int:
     manage("collectstatic", "--noinput", "--verbosity", "0", env=env)
     honcho = shutil.which("honcho", path=str(Path(sys.executable).parent)) or "honcho"
     print(f"make serve: http://{env.get('HOST', '127.0.0.1')}:{env['PORT']}/  (Ctrl-C stops it)")
+    if plain_http_requested(env):
+        print("make serve: PLAIN_HTTP=1 — https redirect, HSTS and secure cookies are off")
+    else:
+        print(
+            "make serve: https settings on (behind a TLS proxy); for plain http on this "
+            "machine only: make serve PLAIN_HTTP=1"
+        )
     sys.stdout.flush()
     # honcho reads .env by default and lets it override; /dev/null keeps the environment
     # exactly the one checked above.

@@ -73,6 +73,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Serves static files from the web process itself, so a deployment needs no extra server.
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # A NUL in the path, query or form fields is a 400 (PostgreSQL refuses NUL in text).
+    "security.middleware.NulRefusalMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -211,6 +213,9 @@ AUDIT_PERSON_KEY = env_str("AUDIT_PERSON_KEY", default="") or "audit-person:" + 
 # Stored roster files are purged this many days after their policy year closes; counts and
 # the audit trail stay (`manage.py purge_upload_files`, daily in the beat schedule).
 UPLOAD_RETENTION_DAYS_AFTER_YEAR = env_int("UPLOAD_RETENTION_DAYS_AFTER_YEAR", default=90)
+# A file uploaded to the admin's import waits this long for its confirmation, then the same
+# purge removes it (enrollment.admin_formats.DraftStorage).
+IMPORT_DRAFT_HOURS = env_int("IMPORT_DRAFT_HOURS", default=24)
 
 # --- transport security: on by default without DEBUG; each can be turned off for plain http
 # (the e2e stack on http://127.0.0.1) with the variable of the same name. ----------------------
@@ -262,8 +267,8 @@ if not DEBUG:
         "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
     }
 
-# Roster files are checked in a worker; keep a generous but bounded upload size.
-ROSTER_MAX_UPLOAD_BYTES = 30 * 1024 * 1024
+# Uploaded files' own limit is enrollment.spreadsheets.MAX_FILE_BYTES (30 MB), asked by every
+# form; these keep the request bodies Django holds in memory small.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 20000  # batch delete posts one field per selected record

@@ -2,6 +2,7 @@ import unicodedata
 from decimal import Decimal
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from confirmations import estimator
@@ -75,7 +76,19 @@ class MoneyField(forms.DecimalField):
             value = unicodedata.normalize("NFKC", value)
             value = value.replace(",", "").replace("元", "").replace(" ", "").strip()
         value = super().to_python(value)
-        return value + 0 if value is not None and value.is_finite() else value  # -0 → 0
+        if value is None or not value.is_finite():
+            return value  # NaN and infinities: the field's validation says 请填写金额
+        # Decimal reads 1e999999999 exactly, but arithmetic on it overflows: an exponent far past
+        # any amount is refused here, before anything computes with it.
+        if value.is_zero():
+            return Decimal(0)  # -0, 0e999999999 → 0
+        if value.adjusted() > MAX_AMOUNT.adjusted():
+            raise ValidationError(self.error_messages["max_value"], code="max_value")
+        if value.as_tuple().exponent < -self.decimal_places:
+            raise ValidationError(
+                self.error_messages["max_decimal_places"], code="max_decimal_places"
+            )
+        return value
 
 
 class EstimateForm(forms.Form):

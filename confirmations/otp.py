@@ -38,7 +38,7 @@ from enrollment.rules import (
     normalize_text,
     same_name,
 )
-from security.throttle import backoff_wait
+from security.throttle import attempts_wait
 
 CODE_TTL = dt.timedelta(minutes=5)
 RESEND_AFTER = dt.timedelta(seconds=60)
@@ -83,13 +83,10 @@ def _digest(*parts: str) -> str:
 def _address_wait(client_ip: str | None, now: dt.datetime) -> int:
     if not client_ip:
         return 0
-    recent = OneTimeCode.objects.filter(
-        client_ip=client_ip, created_at__gte=now - ADDRESS_WINDOW
-    ).aggregate(count=Count("pk"), last=Max("created_at"))
-    return backoff_wait(
-        recent=recent["count"],
+    return attempts_wait(
+        OneTimeCode.objects.filter(client_ip=client_ip, created_at__gte=now - ADDRESS_WINDOW),
+        at_field="created_at",
         free=settings.IDENTIFY_FREE_PER_ADDRESS_PER_HOUR,
-        last_at=recent["last"],
         now=now,
         base_seconds=ADDRESS_BACKOFF_BASE_SECONDS,
         max_seconds=settings.IDENTIFY_MAX_BACKOFF_SECONDS,

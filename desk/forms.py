@@ -1,7 +1,7 @@
 from django import forms
 
 from desk.selectors import STATUS_CHOICES
-from enrollment.spreadsheets import MAX_FILE_BYTES
+from enrollment.spreadsheets import SpreadsheetRefused, check_file_size
 from schools.models import Campus, School
 
 
@@ -50,10 +50,10 @@ class IdListForm(forms.Form):
 
     def clean_file(self) -> object:
         upload = self.cleaned_data["file"]
-        if upload.size > MAX_FILE_BYTES:
-            raise forms.ValidationError(
-                f"文件超过 {MAX_FILE_BYTES // (1024 * 1024)} MB，请拆分成几个文件分别上传"
-            )
+        try:
+            check_file_size(upload.size)
+        except SpreadsheetRefused as refused:
+            raise forms.ValidationError(refused.message) from refused
         return upload
 
 
@@ -68,6 +68,13 @@ class SchoolForm(forms.Form):
     def __init__(self, *args: object, schools: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self.fields["school"].queryset = schools
+
+
+class SchoolCodeForm(forms.Form):
+    """The reconciliation export's optional ?school=1012 and ?campus=101201 (links, not searches)."""
+
+    school = forms.RegexField(regex=r"^\d{4}$", required=False)
+    campus = forms.RegexField(regex=r"^\d{6}$", required=False)
 
 
 class QueryForm(forms.Form):

@@ -12,8 +12,10 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from confirmations.failures import failure_guide
 from confirmations.models import Application, BatchConfirmation, InsuranceAccount, PolicyYear
 from enrollment.models import StudentRecord
+from enrollment.selectors import records_search
 from schools.models import Campus, School, User
 from schools.scoping import campuses_visible_to
 
@@ -240,6 +242,23 @@ def late_applications(records: QuerySet[StudentRecord], *, now=None) -> QuerySet
         .filter(overdue, state=Application.State.PENDING)
         .order_by("submitted_at")
     )
+
+
+def query_results(records: QuerySet[StudentRecord], text: str, *, limit: int) -> list[dict]:
+    """The query page's answer: each matching record (of `records`, the user's scope) with its
+    applications (newest first, each with its failure's next step) and its account."""
+    results = []
+    for record in records_search(records, text).select_related("school", "campus")[:limit]:
+        applications = list(
+            record.applications.select_related("confirmed_by", "policy_year", "account").order_by(
+                "-submitted_at"
+            )
+        )
+        for application in applications:
+            application.failure_guide = failure_guide(application.failure_kind)
+        account = next((a.account for a in applications if hasattr(a, "account")), None)
+        results.append({"record": record, "applications": applications, "account": account})
+    return results
 
 
 def batches_visible_to(user: User) -> QuerySet[BatchConfirmation]:

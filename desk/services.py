@@ -375,8 +375,7 @@ def id_list_upload_create(
     if not policy_year.is_open():
         raise ActionRefused(f"{policy_year.next_year} 年度集中参保缴费期已开始，批量代确认已暂停")
     if len(content) > spreadsheets.MAX_FILE_BYTES:
-        limit = spreadsheets.MAX_FILE_BYTES // (1024 * 1024)
-        raise ActionRefused(f"文件超过 {limit} MB，请拆分成几个文件分别上传")
+        raise ActionRefused(spreadsheets.file_too_large_message())
     upload = IdListUpload.objects.create(
         created_by=user,
         school=school,

@@ -18,7 +18,14 @@ from audit.services import Action, audit_record
 from confirmations.failures import failure_guide
 from confirmations.models import PolicyYear
 from desk import exports, pictures, selectors, services
-from desk.forms import AttestForm, IdListForm, QueryForm, RecordFilterForm, SchoolForm
+from desk.forms import (
+    AttestForm,
+    IdListForm,
+    QueryForm,
+    RecordFilterForm,
+    SchoolCodeForm,
+    SchoolForm,
+)
 from desk.models import IdListUpload
 from enrollment.masking import mask_phone
 from enrollment.models import StudentRecord
@@ -390,9 +397,13 @@ def remind(request: HttpRequest) -> HttpResponse:
 def reconciliation_export(request: HttpRequest) -> HttpResponse:
     policy_year = PolicyYear.current()
     records = records_visible_to(request.user).filter(enrollment_year=_year(policy_year))
+    form = SchoolCodeForm(request.GET)
+    if not form.is_valid():
+        messages.error(request, "院校代码应为 4 位数字、总分校编码应为 6 位数字，未导出")
+        return redirect("desk:desk")
+    school_code = form.cleaned_data["school"]
+    campus_code = form.cleaned_data["campus"]
     campuses = campuses_visible_to(request.user)
-    school_code = request.GET.get("school", "")
-    campus_code = request.GET.get("campus", "")
     if school_code:
         records = records.filter(school__code=school_code)
         campuses = campuses.filter(school__code=school_code)
@@ -425,19 +436,9 @@ def query(request: HttpRequest) -> HttpResponse:
     form = QueryForm(search.data)
     results = []
     if form.is_bound and form.is_valid() and form.cleaned_data["q"]:
-        records = records_search(
-            records_visible_to(request.user), form.cleaned_data["q"]
-        ).select_related("school", "campus")[:QUERY_RESULTS]
-        for record in records:
-            applications = list(
-                record.applications.select_related(
-                    "confirmed_by", "policy_year", "account"
-                ).order_by("-submitted_at")
-            )
-            for application in applications:
-                application.failure_guide = failure_guide(application.failure_kind)
-            account = next((a.account for a in applications if hasattr(a, "account")), None)
-            results.append({"record": record, "applications": applications, "account": account})
+        results = selectors.query_results(
+            records_visible_to(request.user), form.cleaned_data["q"], limit=QUERY_RESULTS
+        )
         if results:
             audit_record(
                 action=Action.ID_DISPLAY,

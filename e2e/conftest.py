@@ -180,10 +180,42 @@ def journey(request: pytest.FixtureRequest) -> Iterator[Journey]:
         journey.assert_every_page_checked()
 
 
+# Every page of the site runs under a strict Content-Security-Policy (no inline script or
+# style). A violation is reported to the page as a securitypolicyviolation event and by Chromium
+# on the console; either fails the test, so a page that needs something the policy blocks
+# (and so looks or works differently in production) cannot pass.
+CSP_LISTENER = """
+document.addEventListener("securitypolicyviolation", (event) => {
+    window.__cspViolation(
+        `${event.violatedDirective} blocked ${event.blockedURI || "inline"} ` +
+        `at ${event.sourceFile || document.location.pathname}:${event.lineNumber} ` +
+        `${event.sample || ""}`
+    );
+});
+"""
+
+
 @pytest.fixture
-def page(page: Page, journey: Journey) -> Page:
+def csp_violations() -> list[str]:
+    """What the page fixture saw the policy block, in this test."""
+    return []
+
+
+@pytest.fixture
+def page(page: Page, journey: Journey, csp_violations: list[str]) -> Iterator[Page]:
     page.set_default_timeout(20_000)
-    return journey.follow(page)
+    page.expose_function(
+        "__cspViolation", lambda text: csp_violations.append(f"{page.url}: {text}")
+    )
+    page.add_init_script(CSP_LISTENER)
+
+    def console(message) -> None:
+        if message.type == "error" and "Content Security Policy" in message.text:
+            csp_violations.append(f"{page.url}: console: {message.text}")
+
+    page.on("console", console)
+    yield journey.follow(page)
+    assert not csp_violations, "Content-Security-Policy violations:\n" + "\n".join(csp_violations)
 
 
 def log_in(page: Page, journey: Journey, username: str) -> None:

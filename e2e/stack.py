@@ -206,7 +206,7 @@ def _running_in(groups: list[int]) -> list[tuple[int, int, str]]:
 
 def stack_env(*, database_url: str, redis_url: str, folder: Path, port: int) -> dict[str, str]:
     """The environment `make serve` would get, with this session's database, broker and files."""
-    env = stack_environ(os.environ)
+    env = stack_environ({**os.environ, "PLAIN_HTTP": "1"})  # localhost: plain http, explicitly
     env.update(
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,

@@ -2,10 +2,9 @@ from __future__ import annotations
 
 from django import forms
 from django.apps import apps
-from django.conf import settings
 from django.utils import timezone
 
-from enrollment import rules
+from enrollment import rules, spreadsheets
 from schools.models import Campus, School
 
 
@@ -49,9 +48,10 @@ class RosterUploadForm(forms.Form):
 
     def clean_file(self) -> object:
         upload = self.cleaned_data["file"]
-        if upload.size > settings.ROSTER_MAX_UPLOAD_BYTES:
-            limit = settings.ROSTER_MAX_UPLOAD_BYTES // (1024 * 1024)
-            raise forms.ValidationError(f"文件超过 {limit} MB，请拆分成几个文件分别上传")
+        try:
+            spreadsheets.check_file_size(upload.size)
+        except spreadsheets.SpreadsheetRefused as refused:
+            raise forms.ValidationError(refused.message) from refused
         return upload
 
 

@@ -68,17 +68,35 @@ def header_row() -> str:
     return f'<row r="1">{cells}</row>'
 
 
-def workbook_from_sheet(sheet_parts: Iterable[bytes], *, prefix_parts: dict | None = None) -> bytes:
-    """A minimal .xlsx whose first sheet is the concatenation of `sheet_parts` (streamed)."""
+def workbook_from_sheet(
+    sheet_parts: Iterable[bytes],
+    *,
+    prefix_parts: dict | None = None,
+    sheet_path: str = "xl/worksheets/sheet1.xml",
+    sheet_target: str | None = None,
+) -> bytes:
+    """A minimal .xlsx whose first sheet is the concatenation of `sheet_parts` (streamed).
+
+    `sheet_path` puts the sheet elsewhere in the zip (Excel never does; an attacker may), and
+    `sheet_target` is how xl/_rels/workbook.xml.rels names it (relative to xl/ by default).
+    """
+    if sheet_target is None:
+        sheet_target = sheet_path.removeprefix("xl/")
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
-        archive.writestr("[Content_Types].xml", _CONTENT_TYPES)
+        archive.writestr(
+            "[Content_Types].xml",
+            _CONTENT_TYPES.replace("/xl/worksheets/sheet1.xml", "/" + sheet_path),
+        )
         archive.writestr("_rels/.rels", _ROOT_RELS)
         archive.writestr("xl/workbook.xml", _WORKBOOK)
-        archive.writestr("xl/_rels/workbook.xml.rels", _WORKBOOK_RELS)
+        archive.writestr(
+            "xl/_rels/workbook.xml.rels",
+            _WORKBOOK_RELS.replace('"worksheets/sheet1.xml"', f'"{sheet_target}"'),
+        )
         for name, text in (prefix_parts or {}).items():
             archive.writestr(name, text)
-        with archive.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet:
+        with archive.open(sheet_path, "w", force_zip64=True) as sheet:
             for part in sheet_parts:
                 sheet.write(part)
     return buffer.getvalue()
@@ -97,10 +115,15 @@ def _sheet(*middle: Iterable[bytes] | bytes, dimension: str | None = None) -> It
     yield b"</sheetData></worksheet>"
 
 
-def sparse_corner() -> bytes:
-    """A header and one cell at XFD1048576: a parser sizing the sheet allocates 17 billion cells."""
+def sparse_corner(**placement: str) -> bytes:
+    """A header and one cell at XFD1048576: a parser sizing the sheet allocates 17 billion cells.
+
+    `placement` (sheet_path, sheet_target) moves the sheet, as in `workbook_from_sheet`.
+    """
     corner = f'<row r="1048576">{inline_cell("XFD1048576", "x")}</row>'.encode()
-    return workbook_from_sheet(_sheet(header_row().encode(), corner, dimension="A1:XFD1048576"))
+    return workbook_from_sheet(
+        _sheet(header_row().encode(), corner, dimension="A1:XFD1048576"), **placement
+    )
 
 
 def _repeat(piece: bytes, total_bytes: int) -> Iterator[bytes]:
@@ -134,7 +157,7 @@ def long_text_cell(*, length: int = 1024 * 1024) -> bytes:
     return workbook_from_sheet(_sheet(header_row().encode(), cell))
 
 
-def million_rows(*, rows: int = 1_048_575, references: bool = True) -> bytes:
+def million_rows(*, rows: int = 1_048_575, references: bool = True, **placement: str) -> bytes:
     """One cell on each of a million rows: 5 MB with cell references, 100 KB without."""
 
     def lines() -> Iterator[bytes]:
@@ -149,7 +172,7 @@ def million_rows(*, rows: int = 1_048_575, references: bool = True) -> bytes:
                 batch = []
         yield "".join(batch).encode()
 
-    return workbook_from_sheet(_sheet(header_row().encode(), lines()))
+    return workbook_from_sheet(_sheet(header_row().encode(), lines()), **placement)
 
 
 def billion_laughs(*, levels: int = 10) -> bytes:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from audit.services import Action, StoredRecord, audit_records_written
 from enrollment import rules, spreadsheets
 from enrollment.masking import mask_id_number, mask_phone
 from enrollment.models import StudentRecord
@@ -148,7 +149,11 @@ def roster_rows(numbered_rows: list[tuple[int, list[object]]]) -> RosterSheet:
         (number, {attribute: _cell(cells_, index) for attribute, index in columns.items()})
         for number, cells_ in data_rows
     ]
-    rows = [(number, values) for number, values in rows if any(_filled(v) for v in values.values())]
+    rows = [
+        (number, values)
+        for number, values in rows
+        if any(spreadsheets.filled(v) for v in values.values())
+    ]
     return RosterSheet(rows=rows, raw_rows=data_rows, header=header)
 
 
@@ -169,14 +174,6 @@ def header_position(
         if count > best_count:
             best, best_count = position, count
     return best
-
-
-def _filled(value: object) -> bool:
-    if value is None:
-        return False
-    if isinstance(value, str):
-        return bool(value.strip())
-    return True
 
 
 def _cell(cells: list[object], index: int) -> object:
@@ -303,6 +300,7 @@ def _import(
         try:
             with transaction.atomic():
                 _store(plan, school=school, year=year, user=user)
+                _audit_stored(plan, school=school, year=year, user=user)
         except IntegrityError as exc:
             logger.warning("roster commit for school %s hit a constraint", school.code)
             raise RosterRefused(
@@ -327,6 +325,7 @@ def _import(
 class _Plan:
     new: list[dict] = field(default_factory=list)
     changed: list[dict] = field(default_factory=list)
+    edits: list[list[dict]] = field(default_factory=list)  # each changed row's masked changes
 
 
 def check_rows(
@@ -400,6 +399,7 @@ def _check(
         changes = _changes(current, values)
         if changes:
             plan.changed.append(values)
+            plan.edits.append(changes)
             result.changes.append(
                 {"row": row_number, "person": rules.describe_person(values), "changes": changes}
             )
@@ -531,6 +531,33 @@ def _store(plan: _Plan, *, school: School, year: int, user: User) -> None:
 
 
 _TEMPLATE_ATTRIBUTES = [spec.attribute for spec in rules.FIELDS]
+
+
+def _audit_stored(plan: _Plan, *, school: School, year: int, user: User) -> None:
+    """A RECORD_CREATE or RECORD_EDIT entry per record the commit wrote, as a single edit
+    writes one; the records' ids are read back once (COPY returns none)."""
+    if not plan.new and not plan.changed:
+        return
+    created = {values["id_number"] for values in plan.new}
+    edited = {
+        values["id_number"]: changes
+        for values, changes in zip(plan.changed, plan.edits, strict=True)
+    }
+    stored = (
+        StudentRecord.objects.filter(school=school, enrollment_year=year)
+        .values_list("pk", "campus_id", "id_number")
+        .iterator(chunk_size=5000)
+    )
+
+    def items() -> Iterator[tuple[str, StoredRecord, dict]]:
+        for pk, campus_id, id_number in stored:
+            record = StoredRecord(pk, school.pk, campus_id, id_number)
+            if id_number in created:
+                yield Action.RECORD_CREATE, record, {"via": "roster"}
+            elif (changes := edited.get(id_number)) is not None:
+                yield Action.RECORD_EDIT, record, {"via": "roster", "changes": changes}
+
+    audit_records_written(actor=user, items=items())
 
 
 def _record(

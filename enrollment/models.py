@@ -170,3 +170,20 @@ class RosterUpload(models.Model):
     @property
     def can_commit(self) -> bool:
         return self.state == self.State.CHECKED and self.rows_valid > 0
+
+
+class ImportDraft(models.Model):
+    """A file uploaded to the admin's import (django-import-export), kept between its preview
+    and its confirmation: in the database, not a temporary folder, so that it expires
+    (`IMPORT_DRAFT_HOURS`) and `purge_upload_files` removes it whether or not it was confirmed."""
+
+    name = models.CharField(max_length=64, unique=True)
+    content = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = "后台导入草稿"
+        verbose_name_plural = "后台导入草稿"
+
+    def __str__(self) -> str:
+        return self.name

@@ -21,6 +21,9 @@ def closing_dates() -> dict[int, dt.date]:
 
 
 def purge_expired_upload_files(*, today: dt.date | None = None) -> int:
+    """Roster files past their retention, and the admin import's expired drafts; returns the
+    number of roster uploads emptied."""
+    services.import_drafts_purge(older_than_hours=settings.IMPORT_DRAFT_HOURS)
     return services.upload_files_purge(
         closing_dates=closing_dates(),
         days_after_year=settings.UPLOAD_RETENTION_DAYS_AFTER_YEAR,

@@ -21,7 +21,7 @@ from audit.services import (
 )
 from config.queueing import enqueue, enqueue_on_commit
 from enrollment import importer, retention, rules, workbooks
-from enrollment.models import RosterUpload, StudentRecord
+from enrollment.models import ImportDraft, RosterUpload, StudentRecord
 from schools.models import Campus, School, User
 from schools.scoping import campuses_fileable_by
 
@@ -220,6 +220,13 @@ PURGED_FILE_FIELDS: dict[str, object] = {
     "content": b"",
     "error_workbook": None,
 }
+
+
+def import_drafts_purge(*, older_than_hours: int, now: dt.datetime | None = None) -> int:
+    """Delete the admin import's drafts older than `older_than_hours` (confirmed or not)."""
+    cutoff = (now or timezone.now()) - dt.timedelta(hours=older_than_hours)
+    deleted, _ = ImportDraft.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
 
 
 def upload_files_purge(

@@ -37,6 +37,13 @@ XML, 18 columns, 9 zip parts):
 - Every cell of a worksheet names its position (`r="B7"`): Excel, LibreOffice, WPS and
   openpyxl always write it, and without it a parser infers positions from the count of cells.
 
+Worksheets are found as the parser finds them, not by their usual path (xl/worksheets/): the
+package relationships name the workbook, the workbook's `<sheet r:id>` and its relationships
+name the sheets, wherever in the zip they are (`_layout`). Each of those parts is scanned as a
+worksheet whatever its name. The child then checks the sheet it read against `MAX_ROWS` and
+`MAX_COLUMNS` again before and while reading its rows, so what the inspection could miss is still
+bounded; and it sends back at most `MAX_OUTPUT_BYTES`.
+
 The child's memory limit (`CHILD_ADDRESS_SPACE_BYTES`, 1 GiB) is three times what reading the
 100,000-row worst case needs; its time limit (`CHILD_SECONDS`) ten times the 50,000-row read.
 
@@ -46,13 +53,17 @@ This module imports nothing from Django, so that the child starts in a few tens 
 from __future__ import annotations
 
 import datetime as dt
+import html
 import io
 import json
 import os
+import posixpath
 import re
 import resource
 import subprocess
 import sys
+import threading
+import urllib.parse
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -69,12 +80,22 @@ MAX_TEXT_BYTES = 128 * 1024
 CHILD_ADDRESS_SPACE_BYTES = 1024 * 1024 * 1024
 CHILD_SECONDS = 30
 CHUNK_BYTES = 1024 * 1024
+# A package's relationship, content-type and workbook parts are a few kilobytes (one line per
+# sheet, style, theme…); they are read whole to find the sheets, so they are capped first.
+MAX_LAYOUT_PART_BYTES = 1024 * 1024
+# What the child may send back: the 50,000-row benchmark roster is about 12 MB of JSON.
+MAX_OUTPUT_BYTES = 64 * 1024 * 1024
 
 _ROOT = Path(__file__).resolve().parent.parent
 _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0"
 _XML_SUFFIXES = (".xml", ".rels", ".vml")
 _WORKSHEET = re.compile(r"^xl/worksheets/[^/]+\.xml$", re.IGNORECASE)
+_RELATIONSHIP = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?Relationship\s[^>]*>")
+_SHEET_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?sheet\s[^>]*>")
+_OVERRIDE = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?Override\s[^>]*>")
+_ATTRIBUTE = re.compile(rb"""([\w.:-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+_SHEET_CONTENT_TYPE = re.compile(r"(?:work|chart|dialog|macro)sheet\+xml", re.IGNORECASE)
 _DECLARATION = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 _NOT_UTF8 = (b"\xff\xfe", b"\xfe\xff", b"\x00")
 _ROW_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row[\s/>]")
@@ -160,18 +181,117 @@ def inspect_xlsx(content: bytes) -> None:
         raise SpreadsheetRefused(_too_large_message())
     for entry in entries:
         _check_ratio(entry.file_size, entry.compress_size)
+    sheets = _layout(archive, entries)
     total = 0
     for entry in entries:
-        total = _inspect_entry(archive, entry, total)
+        total = _inspect_entry(archive, entry, total, is_sheet=entry.filename.lower() in sheets)
+
+
+def _layout(archive: zipfile.ZipFile, entries: list[zipfile.ZipInfo]) -> set[str]:
+    """The (lower-cased) names of every part a parser could read as a worksheet.
+
+    Followed as a parser follows them: `_rels/.rels` names the workbook, the workbook's
+    `<sheet r:id>` tags name relationships in its own .rels part, whose targets are the sheets.
+    Also taken: any relationship whose type is a sheet, any part the content types declare a
+    sheet, and the usual path. Over-including costs a scan; missing one would let a sheet
+    through unscanned.
+    """
+    names = {entry.filename.lower(): entry for entry in entries}
+    sheets = {name for name in names if _WORKSHEET.match(name)}
+
+    def read(name: str) -> bytes:
+        entry = names.get(name)
+        return _read_layout_part(archive, entry) if entry else b""
+
+    for tag in _OVERRIDE.findall(read("[content_types].xml")):
+        attributes = _attributes(tag)
+        if _SHEET_CONTENT_TYPE.search(attributes.get("contenttype", "")):
+            sheets.update(_part_names(attributes.get("partname", ""), base=""))
+    workbooks = {"xl/workbook.xml"}
+    for kind, targets in _relationships(read("_rels/.rels"), base="").values():
+        if kind.endswith("/officedocument"):
+            workbooks.update(targets)
+    for name in names:
+        if name.endswith(".rels"):
+            for kind, targets in _relationships(read(name), base=_rels_base(name)).values():
+                if kind.endswith("sheet"):
+                    sheets.update(targets)
+    for workbook in workbooks:
+        relationships = _relationships(read(_rels_name(workbook)), base=_parent(workbook))
+        for tag in _SHEET_TAG.findall(read(workbook)):
+            for attribute, value in _attributes(tag).items():
+                if attribute.endswith(":id") and value in relationships:
+                    sheets.update(relationships[value][1])
+    return sheets
+
+
+def _read_layout_part(archive: zipfile.ZipFile, entry: zipfile.ZipInfo) -> bytes:
+    try:
+        with archive.open(entry) as stream:
+            content = stream.read(MAX_LAYOUT_PART_BYTES + 1)
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, RuntimeError, NotImplementedError):
+        raise SpreadsheetRefused(_DAMAGED) from None
+    if len(content) > MAX_LAYOUT_PART_BYTES:
+        raise SpreadsheetRefused(_DAMAGED)
+    return content
+
+
+def _attributes(tag: bytes) -> dict[str, str]:
+    return {
+        name.decode("ascii", "replace").lower(): (double or single).decode("utf-8", "replace")
+        for name, double, single in _ATTRIBUTE.findall(tag)
+    }
+
+
+def _relationships(content: bytes, *, base: str) -> dict[str, tuple[str, set[str]]]:
+    """Relationship id -> (type, lower-cased names its target may resolve to)."""
+    found = {}
+    for tag in _RELATIONSHIP.findall(content):
+        attributes = _attributes(tag)
+        if attributes.get("targetmode", "").lower() == "external":
+            continue
+        found[attributes.get("id", "")] = (
+            attributes.get("type", "").lower(),
+            _part_names(attributes.get("target", ""), base=base),
+        )
+    return found
+
+
+def _part_names(target: str, *, base: str) -> set[str]:
+    """Every zip name a target could mean: as the packaging standard resolves it (relative to
+    its source part's folder, or from the root with a leading /), and as lenient readers do
+    (relative to xl/, or the target as written)."""
+    target = html.unescape(target)
+    candidates = set()
+    for spelling in {target, urllib.parse.unquote(target)}:
+        spelling = spelling.replace("\\", "/")
+        if spelling.startswith("/"):
+            candidates.add(spelling[1:])
+        else:
+            candidates.add(posixpath.join(base, spelling))
+            candidates.add("xl/" + spelling)
+            candidates.add(spelling)
+    return {posixpath.normpath(name).lstrip("/").lower() for name in candidates if name}
+
+
+def _rels_base(rels_name: str) -> str:
+    """The folder of the part that `…/_rels/name.rels` describes."""
+    folder = _parent(rels_name)
+    return _parent(folder) if folder.endswith("_rels") else folder
+
+
+def _rels_name(part: str) -> str:
+    return posixpath.join(_parent(part), "_rels", posixpath.basename(part) + ".rels")
+
+
+def _parent(name: str) -> str:
+    return posixpath.dirname(name)
 
 
 def _check_container(content: bytes) -> None:
     if not content:
         raise SpreadsheetRefused("文件是空的，请选择填写好的 .xlsx 文件")
-    if len(content) > MAX_FILE_BYTES:
-        raise SpreadsheetRefused(
-            f"文件大小超过 {MAX_FILE_BYTES // (1024 * 1024)} MB 的上限，请拆分成几个文件分别上传"
-        )
+    check_file_size(len(content))
     if content.startswith(_OLE_MAGIC):
         raise SpreadsheetRefused(
             "这是旧版 Excel（.xls）文件或已加密的文件。请在 Excel 中“另存为” .xlsx 格式"
@@ -179,6 +299,17 @@ def _check_container(content: bytes) -> None:
         )
     if not content.startswith(_ZIP_MAGIC):
         raise SpreadsheetRefused("文件不是 Excel .xlsx 格式，请下载模板，填写后以 .xlsx 格式上传")
+
+
+def check_file_size(size: int) -> None:
+    """The one upload size limit: every form, service and command that takes a file asks it,
+    before reading the file when it can (a form's upload.size, a command's stat)."""
+    if size > MAX_FILE_BYTES:
+        raise SpreadsheetRefused(file_too_large_message())
+
+
+def file_too_large_message() -> str:
+    return f"文件大小超过 {MAX_FILE_BYTES // (1024 * 1024)} MB 的上限，请拆分成几个文件分别上传"
 
 
 _DAMAGED = "文件无法作为 Excel .xlsx 读取，可能已损坏。请用 Excel 打开后重新保存为 .xlsx 再上传"
@@ -199,10 +330,15 @@ def _check_ratio(uncompressed: int, compressed: int) -> None:
         )
 
 
-def _inspect_entry(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, total: int) -> int:
-    """Stream one part, counting its real size; scan XML parts. Returns the running total."""
-    is_xml = entry.filename.lower().endswith(_XML_SUFFIXES)
-    scanner = _WorksheetScanner() if _WORKSHEET.match(entry.filename) else None
+def _inspect_entry(
+    archive: zipfile.ZipFile, entry: zipfile.ZipInfo, total: int, *, is_sheet: bool = False
+) -> int:
+    """Stream one part, counting its real size; scan XML parts. Returns the running total.
+
+    A sheet is scanned as XML whatever its name ends with.
+    """
+    is_xml = is_sheet or entry.filename.lower().endswith(_XML_SUFFIXES)
+    scanner = _WorksheetScanner() if is_sheet else None
     size = 0
     tail = b""
     run = 0  # bytes since the last "<", across chunks
@@ -377,28 +513,77 @@ def read_first_sheet(content: bytes, *, timeout: float = CHILD_SECONDS + 10) -> 
     died: a native abort, out of memory, out of time).
     """
     _check_container(content)  # cheap, and spares a child for the common mistakes
-    command = [sys.executable, "-E", "-m", "enrollment.spreadsheets", str(CHILD_SECONDS)]
+    returncode, output = _run_child(_child_command(), content, timeout=timeout)
+    if returncode != 0:
+        raise SpreadsheetUnreadable(_unreadable_message(_exit_reason(returncode)))
     try:
-        finished = subprocess.run(
-            command,
-            input=content,
-            capture_output=True,
-            cwd=_ROOT,
-            timeout=timeout,
-            check=False,
-            env=_child_environment(),
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise SpreadsheetUnreadable(_unreadable_message("超时")) from exc
-    if finished.returncode != 0:
-        raise SpreadsheetUnreadable(_unreadable_message(_exit_reason(finished.returncode)))
-    try:
-        answer = json.loads(finished.stdout, object_hook=_decode_cell)
+        answer = json.loads(output, object_hook=_decode_cell)
     except ValueError as exc:
         raise SpreadsheetUnreadable(_unreadable_message("输出无法识别")) from exc
     if "refused" in answer:
         raise SpreadsheetRefused(answer["refused"])
     return SheetRows(rows=[(number, cells) for number, cells in answer["rows"]])
+
+
+def _child_command() -> list[str]:
+    return [sys.executable, "-E", "-m", "enrollment.spreadsheets", str(CHILD_SECONDS)]
+
+
+def _run_child(command: list[str], content: bytes, *, timeout: float) -> tuple[int, bytes]:
+    """Run the reader, feeding it the file; return its exit code and at most MAX_OUTPUT_BYTES
+    of its output. Past that the child is killed and the file refused: the parent never holds
+    more than the cap, whatever the child writes."""
+    process = subprocess.Popen(
+        command,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        cwd=_ROOT,
+        env=_child_environment(),
+    )
+    chunks: list[bytes] = []
+    over = threading.Event()
+
+    def feed() -> None:
+        try:
+            process.stdin.write(content)
+            process.stdin.close()
+        except OSError:  # the child stopped reading (it died, or was killed)
+            pass
+
+    def drain() -> None:
+        size = 0
+        while chunk := process.stdout.read(CHUNK_BYTES):
+            size += len(chunk)
+            if size > MAX_OUTPUT_BYTES:
+                over.set()
+                process.kill()
+                return
+            chunks.append(chunk)
+
+    threads = [threading.Thread(target=feed, daemon=True), threading.Thread(target=drain)]
+    for thread in threads:
+        thread.start()
+    try:
+        returncode = process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        process.kill()
+        process.wait()
+        raise SpreadsheetUnreadable(_unreadable_message("超时")) from exc
+    finally:
+        threads[1].join()
+        process.stdout.close()
+    if over.is_set():
+        raise SpreadsheetRefused(_output_too_large_message())
+    return returncode, b"".join(chunks)
+
+
+def _output_too_large_message() -> str:
+    return (
+        f"文件读出的内容超过 {MAX_OUTPUT_BYTES // (1024 * 1024)} MB 的上限"
+        f"（{MAX_ROWS:,} 行的名单也远小于此），可能含有大量重复的长文本，未被接收。"
+        "请只保留名单内容，另存为 .xlsx 后再上传"
+    )
 
 
 def _child_environment() -> dict[str, str]:
@@ -430,11 +615,12 @@ def _child_main(argv: list[str]) -> int:
         inspect_xlsx(content)
         rows = list(_read_rows(content))
         _attach_number_texts(content, rows)
+        output = json.dumps({"rows": rows}, ensure_ascii=False, default=_encode_cell).encode()
+        if len(output) > MAX_OUTPUT_BYTES:
+            raise SpreadsheetRefused(_output_too_large_message())
     except SpreadsheetRefused as refusal:
-        answer: dict = {"refused": refusal.message}
-    else:
-        answer = {"rows": rows}
-    sys.stdout.write(json.dumps(answer, ensure_ascii=False, default=_encode_cell))
+        output = json.dumps({"refused": refusal.message}, ensure_ascii=False).encode()
+    sys.stdout.buffer.write(output)
     sys.stdout.flush()
     return 0
 
@@ -453,20 +639,27 @@ def _read_rows(content: bytes) -> Iterator[tuple[int, list[object]]]:
         workbook = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(content))
         sheet = workbook.get_sheet_by_index(0)
         start_row, start_column = sheet.start or (0, 0)
+        # The parser's own account of the sheet, checked again whatever the inspection saw.
+        end_row, end_column = sheet.end or (0, 0)
+        _check_row(end_row + 1)
+        _check_column(end_column + 1)
         cells = sheet.iter_rows()
         pad = [None] * start_column
         # Blank rows are skipped one by one rather than collected: LibreOffice files can claim
         # a million trailing empty rows.
         for offset, values in enumerate(cells):
-            if any(_filled(value) for value in values):
+            _check_row(start_row + 1 + offset)
+            _check_column(start_column + len(values))
+            if any(filled(value) for value in values):
                 yield start_row + 1 + offset, pad + list(values)
-    except MemoryError:
+    except (MemoryError, SpreadsheetRefused):
         raise
     except Exception as exc:  # calamine reports damaged archives with several exception types
         raise SpreadsheetRefused(_DAMAGED) from exc
 
 
-def _filled(value: object) -> bool:
+def filled(value: object) -> bool:
+    """A cell with something in it: not None, not blank text."""
     if value is None:
         return False
     if isinstance(value, str):

@@ -157,12 +157,18 @@ def upload_error_workbook(request: HttpRequest, upload_id: str) -> HttpResponse:
     if not content:
         messages.info(request, "错误标注文件正在生成，请稍候几秒再下载")
         return redirect("enrollment:upload_detail", upload_id=upload.pk)
+    detail = {"file": "error workbook", "rows": upload.rows_total}
+    target = f"upload:{upload.pk}"
     audit_record(
-        action=Action.EXPORT,
+        action=Action.EXPORT, request=request, school=upload.school, target=target, detail=detail
+    )
+    # The workbook repeats the file's rows, full ID numbers included.
+    audit_record(
+        action=Action.ID_DISPLAY,
         request=request,
         school=upload.school,
-        target=f"upload:{upload.pk}",
-        detail={"file": "error workbook", "rows": upload.rows_total},
+        target=target,
+        detail={**detail, "full_id_numbers": True},
     )
     stem = upload.file_name.rsplit(".", 1)[0]
     return xlsx_response(content, f"{stem}-错误标注.xlsx")

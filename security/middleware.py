@@ -14,7 +14,6 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
-from django.db.models import Count, Max
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -22,7 +21,7 @@ from django.utils import timezone
 from django_otp import user_has_device
 
 from security.client import client_ip
-from security.throttle import backoff_wait
+from security.throttle import attempts_wait
 
 SESSION_STAFF_SINCE = "staff_since"
 SESSION_STAFF_SEEN = "staff_seen"
@@ -97,11 +96,11 @@ def login_backoff_seconds(address: str | None, *, now: dt.datetime | None = None
         action=AuditEntry.Action.LOGIN_FAILED,
         client_ip=address,
         at__gte=now - LOGIN_FAILURE_WINDOW,
-    ).aggregate(count=Count("pk"), last=Max("at"))
-    return backoff_wait(
-        recent=failures["count"],
+    )
+    return attempts_wait(
+        failures,
+        at_field="at",
         free=settings.STAFF_LOGIN_FREE_FAILURES_PER_ADDRESS,
-        last_at=failures["last"],
         now=now,
         base_seconds=LOGIN_BACKOFF_BASE_SECONDS,
         max_seconds=settings.STAFF_LOGIN_MAX_BACKOFF_SECONDS,
@@ -128,3 +127,30 @@ class LoginBackoffMiddleware:
             if wait:
                 return render(request, "registration/backoff.html", {"wait": wait}, status=429)
         return self.get_response(request)
+
+
+class NulRefusalMiddleware:
+    """Answer 400 to a request with a NUL character in its path, query string or form fields.
+
+    PostgreSQL refuses NUL in any text, so a NUL that reached a query would be a 500; no page
+    takes one (forms' CharFields refuse it too, but views read list filters and path arguments
+    directly). Files uploaded in the body are not looked at.
+    """
+
+    def __init__(self, get_response: Middleware) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if "\x00" in request.path_info or _has_nul(request.GET) or _has_nul(request.POST):
+            return HttpResponse(
+                "请求中含有不允许的字符（NUL），未被处理。",
+                status=400,
+                content_type="text/plain; charset=utf-8",
+            )
+        return self.get_response(request)
+
+
+def _has_nul(query: object) -> bool:
+    return any(
+        "\x00" in key or any("\x00" in value for value in values) for key, values in query.lists()
+    )

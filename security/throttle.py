@@ -11,6 +11,30 @@ from __future__ import annotations
 import datetime as dt
 import math
 
+from django.db.models import Count, Max, QuerySet
+
+
+def attempts_wait(
+    attempts: QuerySet,
+    *,
+    at_field: str,
+    free: int,
+    now: dt.datetime,
+    base_seconds: float,
+    max_seconds: float,
+) -> int:
+    """`backoff_wait` for the attempts in `attempts` (already filtered to one address and the
+    window), counted and dated in one query."""
+    recent = attempts.aggregate(count=Count("pk"), last=Max(at_field))
+    return backoff_wait(
+        recent=recent["count"],
+        free=free,
+        last_at=recent["last"],
+        now=now,
+        base_seconds=base_seconds,
+        max_seconds=max_seconds,
+    )
+
 
 def backoff_wait(
     *,

@@ -258,6 +258,34 @@ def test_estimator_refuses_hostile_posts_on_the_page(client, created, fields):
     assert "请修改以下内容" in text(response) and "估算结果" not in text(response)
 
 
+@pytest.mark.parametrize("field", ["covered_costs", "deductible_paid"])
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "1e999999",
+        "1e999999999",
+        "-1e999999999",
+        "1E+1000000",
+        "9999999999999999999999",
+        "1e-999999999",
+        "NaN",
+        "sNaN",
+        "Infinity",
+        "-Infinity",
+    ],
+)
+def test_estimator_refuses_absurd_numbers_with_a_form_error(client, policy_year, field, typed):
+    fields = {"visit_kind": "campus_clinic", "covered_costs": "100", field: typed}
+    response = post_estimate(client, **fields)
+    assert response.status_code == 200
+    assert "请修改以下内容" in text(response) and "估算结果" not in text(response)
+
+
+def test_estimator_reads_a_zero_with_a_huge_exponent_as_zero(client, policy_year):
+    page = text(post_estimate(client, visit_kind="campus_clinic", covered_costs="0e999999999"))
+    assert "本次费用 0 元" in page and "E+" not in page
+
+
 def test_estimator_prints_a_typed_minus_zero_as_zero(client, policy_year):
     page = text(post_estimate(client, visit_kind="campus_clinic", covered_costs="-0"))
     assert "本次费用 0 元" in page and "-0" not in page

@@ -82,6 +82,26 @@ def test_refused_file_exits_non_zero_with_message(tmp_path, city_admin):
         call_command("import_roster", str(path), "--school", "1012", stdout=StringIO())
 
 
+def test_file_past_the_upload_limit_is_refused_from_its_size_without_being_read(
+    tmp_path, city_admin, monkeypatch
+):
+    from pathlib import Path
+
+    from enrollment import spreadsheets
+
+    path = tmp_path / "huge.xlsx"
+    with path.open("wb") as sparse:
+        sparse.truncate(spreadsheets.MAX_FILE_BYTES + 1)
+
+    def never(self):
+        raise AssertionError("the file was read")
+
+    monkeypatch.setattr(Path, "read_bytes", never)
+    with pytest.raises(CommandError) as refused:
+        call_command("import_roster", str(path), "--school", "1012", stdout=StringIO())
+    assert str(refused.value) == spreadsheets.file_too_large_message()
+
+
 def test_unknown_school_exits_non_zero(roster_file, rows_1012, city_admin):
     with pytest.raises(CommandError, match="No school"):
         call_command(

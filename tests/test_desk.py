@@ -401,6 +401,11 @@ def test_handler_reminds_only_students_in_their_scope(
     assert {phone for phone, _ in _sms_outbox} == branch_phones
 
 
+def test_reconciliation_export_refuses_a_school_code_that_is_not_one(filer):
+    response = filer.get(reverse("desk:reconciliation"), {"school": "1012' OR 1=1"})
+    assert response.status_code == 302 and response.url == reverse("desk:desk")
+
+
 def test_reconciliation_export_per_campus(
     filer, stored_1012, policy_year, django_capture_on_commit_callbacks
 ):

@@ -86,13 +86,8 @@ def test_hostile_id_list_is_refused_with_the_limit_named(
 def test_id_list_whose_reader_dies_is_failed_with_a_message(
     filer, school_1012, stored_1012, policy_year, django_capture_on_commit_callbacks, monkeypatch
 ):
-    real_run = spreadsheets.subprocess.run
     monkeypatch.setattr(
-        spreadsheets.subprocess,
-        "run",
-        lambda command, **kwargs: real_run(
-            [sys.executable, "-c", "import os; os.abort()"], **kwargs
-        ),
+        spreadsheets, "_child_command", lambda: [sys.executable, "-c", "import os; os.abort()"]
     )
     content = id_list(stored_1012[0]["证件号码"])
     post_list(filer, school_1012, content, django_capture_on_commit_callbacks)

@@ -155,13 +155,8 @@ def test_file_that_kills_its_reader_fails_the_upload_with_a_message(
     workbook,
     monkeypatch,
 ):
-    real_run = spreadsheets.subprocess.run
     monkeypatch.setattr(
-        spreadsheets.subprocess,
-        "run",
-        lambda command, **kwargs: real_run(
-            [sys.executable, "-c", "import os; os.abort()"], **kwargs
-        ),
+        spreadsheets, "_child_command", lambda: [sys.executable, "-c", "import os; os.abort()"]
     )
     response = post_upload(
         filer_client, django_capture_on_commit_callbacks, school_1012, year, workbook(rows_1012(2))

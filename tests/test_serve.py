@@ -61,8 +61,29 @@ def test_stack_runs_with_debug_off_whatever_the_shell_says():
 
 
 def test_plain_http_settings_are_defaults_an_explicit_value_overrides():
-    assert stack_environ({})["SESSION_COOKIE_SECURE"] == "0"
-    assert stack_environ({"SESSION_COOKIE_SECURE": "1"})["SESSION_COOKIE_SECURE"] == "1"
+    plain = {"PLAIN_HTTP": "1"}
+    assert stack_environ(plain)["SESSION_COOKIE_SECURE"] == "0"
+    assert stack_environ({**plain, "SESSION_COOKIE_SECURE": "1"})["SESSION_COOKIE_SECURE"] == "1"
+
+
+def test_stack_keeps_the_https_settings_unless_plain_http_is_asked_for():
+    env = stack_environ({})
+    for name in ("SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS", "SESSION_COOKIE_SECURE"):
+        assert name not in env
+
+
+def test_make_serve_passes_plain_http_only_when_given():
+    def serve_command(*args: str) -> str:
+        return subprocess.run(
+            ["make", "-n", "serve", *args],
+            cwd=settings.BASE_DIR,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+
+    assert "PLAIN_HTTP= " in serve_command()
+    assert "PLAIN_HTTP=1 " in serve_command("PLAIN_HTTP=1")
 
 
 def test_make_serve_refuses_before_starting_anything():

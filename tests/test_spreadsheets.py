@@ -197,13 +197,11 @@ def test_cell_values_keep_their_types_through_the_reader():
 @pytest.mark.parametrize("how", ["os.abort()", "os.kill(os.getpid(), signal.SIGKILL)"])
 def test_reader_that_dies_is_reported_and_the_caller_survives(monkeypatch, how, year):
     content = roster_workbook(demo_rows(2, school_code="1012", campus_codes=["101200"], year=year))
-    real_run = spreadsheets.subprocess.run
-
-    def dying_child(command, **kwargs):
-        command = [sys.executable, "-c", f"import os, signal; {how}"]
-        return real_run(command, **kwargs)
-
-    monkeypatch.setattr(spreadsheets.subprocess, "run", dying_child)
+    monkeypatch.setattr(
+        spreadsheets,
+        "_child_command",
+        lambda: [sys.executable, "-c", f"import os, signal; {how}"],
+    )
     with pytest.raises(spreadsheets.SpreadsheetUnreadable) as unreadable:
         spreadsheets.read_first_sheet(content)
     assert "内存" in unreadable.value.message and "信号" in unreadable.value.message
@@ -213,17 +211,12 @@ def test_reader_that_dies_is_reported_and_the_caller_survives(monkeypatch, how, 
 def test_parser_that_exhausts_the_memory_limit_is_contained(monkeypatch):
     """With the inspection's limits lifted, python-calamine meets the sparse corner cell: the
     child runs out of address space or aborts; the caller gets a message, nothing more."""
-    real_run = spreadsheets.subprocess.run
     uninspected = (
         "import resource, sys; from enrollment import spreadsheets as s; "
         "s._limit(resource.RLIMIT_AS, s.CHILD_ADDRESS_SPACE_BYTES); "
         "print(len(list(s._read_rows(sys.stdin.buffer.read()))))"
     )
-    monkeypatch.setattr(
-        spreadsheets.subprocess,
-        "run",
-        lambda command, **kwargs: real_run([sys.executable, "-c", uninspected], **kwargs),
-    )
+    monkeypatch.setattr(spreadsheets, "_child_command", lambda: [sys.executable, "-c", uninspected])
     with pytest.raises(spreadsheets.SpreadsheetUnreadable) as unreadable:
         spreadsheets.read_first_sheet(hostile.sparse_corner())
     assert "1024 MB" in unreadable.value.message
@@ -231,17 +224,78 @@ def test_parser_that_exhausts_the_memory_limit_is_contained(monkeypatch):
 
 def test_reader_that_hangs_is_stopped(monkeypatch, year):
     content = roster_workbook(demo_rows(2, school_code="1012", campus_codes=["101200"], year=year))
-    real_run = spreadsheets.subprocess.run
     monkeypatch.setattr(
-        spreadsheets.subprocess,
-        "run",
-        lambda command, **kwargs: real_run(
-            [sys.executable, "-c", "import time; time.sleep(60)"], **{**kwargs, "timeout": 1}
-        ),
+        spreadsheets,
+        "_child_command",
+        lambda: [sys.executable, "-c", "import time; time.sleep(60)"],
     )
     with pytest.raises(spreadsheets.SpreadsheetUnreadable) as unreadable:
-        spreadsheets.read_first_sheet(content)
+        spreadsheets.read_first_sheet(content, timeout=1)
     assert "超时" in unreadable.value.message
 
 
 assert signal  # used inside the child commands above
+
+
+# --- sheets elsewhere in the zip, and the child's own limits (review C1, 2) --------------------
+
+
+@pytest.mark.parametrize(
+    "target", ["other/s.xml", "/xl/other/s.xml", "../xl/other/s.xml", "other/s%2Exml"]
+)
+def test_moved_sheet_with_a_far_cell_is_refused_by_the_inspection(target):
+    """The sheet is found through the workbook's relationships, wherever it lies in the zip."""
+    content = hostile.sparse_corner(sheet_path="xl/other/s.xml", sheet_target=target)
+    with pytest.raises(spreadsheets.SpreadsheetRefused) as refused:
+        spreadsheets.inspect_xlsx(content)
+    assert "列" in refused.value.message
+
+
+def test_moved_sheet_without_an_xml_name_is_scanned():
+    content = hostile.sparse_corner(sheet_path="xl/other/s.bin")
+    with pytest.raises(spreadsheets.SpreadsheetRefused) as refused:
+        spreadsheets.inspect_xlsx(content)
+    assert "列" in refused.value.message
+
+
+def test_moved_sheet_with_too_many_rows_is_refused_by_the_reader():
+    content = hostile.million_rows(rows=100_001, sheet_path="xl/other/s.xml")
+    with pytest.raises(spreadsheets.SpreadsheetRefused) as refused:
+        spreadsheets.read_first_sheet(content)
+    assert "100,000 行" in refused.value.message
+
+
+def test_reader_itself_refuses_rows_past_the_limit(monkeypatch):
+    """Whatever the inspection misses, the child's reading stops at MAX_ROWS."""
+    monkeypatch.setattr(spreadsheets, "MAX_ROWS", 5)
+    content = hostile.million_rows(rows=10)
+    with pytest.raises(spreadsheets.SpreadsheetRefused) as refused:
+        list(spreadsheets._read_rows(content))
+    assert "5 行" in refused.value.message
+
+
+def test_reader_itself_refuses_columns_past_the_limit(monkeypatch):
+    monkeypatch.setattr(spreadsheets, "MAX_COLUMNS", 10)
+    content = roster_workbook([])  # the 18-column header
+    with pytest.raises(spreadsheets.SpreadsheetRefused) as refused:
+        list(spreadsheets._read_rows(content))
+    assert "10 列" in refused.value.message
+
+
+def test_reader_output_past_the_cap_fails_the_upload_with_a_message(monkeypatch, year):
+    monkeypatch.setattr(spreadsheets, "MAX_OUTPUT_BYTES", 1024 * 1024)
+    content = roster_workbook(
+        demo_rows(5000, school_code="1012", campus_codes=["101200"], year=year)
+    )
+    with pytest.raises(spreadsheets.SpreadsheetRefused) as refused:
+        spreadsheets.read_first_sheet(content)
+    assert "1 MB" in refused.value.message
+
+
+def test_parent_reads_at_most_the_cap_of_a_child_that_writes_without_end(monkeypatch):
+    monkeypatch.setattr(spreadsheets, "MAX_OUTPUT_BYTES", 4 * 1024 * 1024)
+    endless = "import sys\nwhile True: sys.stdout.buffer.write(b'x' * 65536)"
+    monkeypatch.setattr(spreadsheets, "_child_command", lambda: [sys.executable, "-c", endless])
+    with pytest.raises(spreadsheets.SpreadsheetRefused) as refused:
+        spreadsheets.read_first_sheet(hostile.sparse_corner(), timeout=20)
+    assert "4 MB" in refused.value.message

@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from audit.services import Action, audit_record
+from enrollment import spreadsheets
 from enrollment.importer import PROGRESS_EVERY, REPORTED_ERRORS, RosterRefused, roster_import
 from schools.models import School, User
 
@@ -38,6 +39,10 @@ class Command(BaseCommand):
         path: Path = options["file"]
         if not path.is_file():
             raise CommandError(f"File not found: {path}")
+        try:  # from the file's size on disk: a huge file is refused without being read
+            spreadsheets.check_file_size(path.stat().st_size)
+        except spreadsheets.SpreadsheetRefused as refused:
+            raise CommandError(refused.message) from refused
         school = School.objects.filter(code=options["school"]).first()
         if school is None:
             raise CommandError(f"No school with code {options['school']}")
