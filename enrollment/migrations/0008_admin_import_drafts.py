@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("enrollment", "0006_bounded_upload_results_and_check_attempts"),
+        ("enrollment", "0007_admin_names_in_chinese"),
     ]
 
     operations = [
