@@ -705,27 +705,27 @@ def _attach_number_texts(content: bytes, rows: list[tuple[int, list[object]]]) -
         values[index] = _NumberText(values[index], text)
 
 
-_SHEET_ENTRY = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?sheet\s[^>]*?\bid\s*=\s*[\"']([^\"']+)")
-_RELATIONSHIP = re.compile(rb"<Relationship\s[^>]*>")
-_ATTRIBUTE = re.compile(rb"""(\w+)\s*=\s*["']([^"']*)["']""")
 _NUMBER_CELL = re.compile(rb'<c r="([A-Z]{1,3})([0-9]{1,7})"([^>]*?)>(.*?)</c>', re.DOTALL)
 _VALUE = re.compile(rb"<v>([^<]*)</v>")
 
 
 def _first_sheet_path(archive: zipfile.ZipFile) -> str | None:
-    try:
-        workbook = archive.read("xl/workbook.xml")
-        relationships = archive.read("xl/_rels/workbook.xml.rels")
-    except KeyError:
-        return None
-    first = _SHEET_ENTRY.search(workbook)
+    """The zip name of the workbook's first sheet, followed through the relationships as the
+    inspection follows them (`_layout`)."""
+    names = {name.lower(): name for name in archive.namelist()}
+
+    def read(name: str) -> bytes:
+        return archive.read(names[name]) if name in names else b""
+
+    relationships = _relationships(read(_rels_name("xl/workbook.xml")), base="xl")
+    first = _SHEET_TAG.search(read("xl/workbook.xml"))
     if not first:
         return None
-    for tag in _RELATIONSHIP.findall(relationships):
-        attributes = dict(_ATTRIBUTE.findall(tag))
-        if attributes.get(b"Id") == first.group(1):
-            target = attributes.get(b"Target", b"").decode("utf-8", "replace")
-            return target.lstrip("/") if target.startswith("/") else "xl/" + target
+    for attribute, value in _attributes(first.group(0)).items():
+        if attribute.endswith(":id") and value in relationships:
+            for candidate in sorted(relationships[value][1]):
+                if candidate in names:
+                    return names[candidate]
     return None
 
 
