@@ -37,6 +37,7 @@ import platform
 import pstats
 import re
 import resource
+import secrets
 import subprocess
 import sys
 import time
@@ -107,7 +108,8 @@ def setup_django(database_url: str, *, debug: bool) -> None:
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
     # Production runs with DEBUG off; with it on, Django keeps the SQL of every query in memory.
     os.environ["DJANGO_DEBUG"] = "true" if debug else "false"
-    os.environ.setdefault("SECRET_KEY", "bench-only-not-a-secret")
+    # A throw-away key per run: the settings refuse weak keys when DEBUG is off.
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     sys.path.insert(0, str(ROOT))
     import django

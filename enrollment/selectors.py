@@ -16,15 +16,27 @@ def records_visible_to(user: User) -> QuerySet[StudentRecord]:
     return StudentRecord.objects.filter(campus__in=campuses_visible_to(user))
 
 
+# A part of an ID number or student number this long or longer is searched inside them (a
+# filer types the last digits a student reads out); shorter, only a whole one matches, so that
+# "12" does not list half the school.
+PARTIAL_NUMBER_MIN = 4
+
+
 def records_search(records: QuerySet[StudentRecord], query: str) -> QuerySet[StudentRecord]:
-    """Match a name (contains), an ID number or a student number (exact, case-insensitive)."""
+    """Match a name (contains), an ID number or a student number (whole, or from
+    PARTIAL_NUMBER_MIN characters on a part of it; case-insensitive).
+
+    On PostgreSQL the parts are found through trigram indexes (migration 0007), not by
+    reading every record of the scope.
+    """
     query = normalize_text(query)
     if not query:
         return records
     compact = normalize_id_number(query)
-    return records.filter(
-        Q(name__contains=query) | Q(id_number=compact) | Q(student_number__iexact=compact)
-    )
+    match = Q(name__contains=query) | Q(id_number=compact) | Q(student_number__iexact=compact)
+    if len(compact) >= PARTIAL_NUMBER_MIN:
+        match |= Q(id_number__contains=compact) | Q(student_number__icontains=compact)
+    return records.filter(match)
 
 
 def records_without_mobile(records: QuerySet[StudentRecord]) -> QuerySet[StudentRecord]:
