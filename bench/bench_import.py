@@ -333,7 +333,7 @@ def run_sequence(
         )
 
     sheet = step("read", lambda: importer.read_roster(rosters.content))
-    assert len(sheet.rows) == n, f"read {len(sheet.rows)} rows, expected {n}"
+    assert sheet.row_count == n, f"read {sheet.row_count} rows, expected {n}"
     del sheet
 
     result = step("1", upload(rosters.content, commit=False))
