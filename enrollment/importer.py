@@ -297,6 +297,8 @@ def _import(
         result, plan = _check(
             sheet, school=school, year=year, user=user, today=today, progress=progress
         )
+        result.sheet = sheet if result.errors else None  # for the error workbook only
+        del sheet  # the cells as read: not held while the rows are written
         try:
             with transaction.atomic():
                 _store(plan, school=school, year=year, user=user)
@@ -307,7 +309,6 @@ def _import(
                 "请刷新后重新上传"
             ) from exc
         result.committed = True
-        result.sheet = sheet if result.errors else None
     logger.info(
         "roster committed: school=%s year=%s inserted=%s updated=%s unchanged=%s errors=%s",
         school.code,
