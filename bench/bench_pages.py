@@ -61,6 +61,8 @@ def setup_django(database_url: str) -> None:
     from django.core.management import call_command
 
     call_command("migrate", interactive=False, verbosity=0)
+    # DEBUG off serves hashed static names from the collected manifest, as in production.
+    call_command("collectstatic", interactive=False, verbosity=0)
 
 
 # --- seeding -----------------------------------------------------------------------------------
@@ -148,11 +150,11 @@ def _insert_records(cursor, school, parts, year: int, *, base: int) -> None:
     """SCHOOL_RECORDS records: alternating campuses for 1012 (g % 2), one for the others.
     Every 50th person of 1101 is also on 1012's roster (the same ID number)."""
     campus_case = " ".join(f"WHEN {rest} THEN {c.pk}" for c, rest in parts if rest is not None)
-    campus_id = f"CASE g % 2 {campus_case} END" if len(parts) > 1 else str(parts[0][0].pk)
+    campus_id = f"CASE g %% 2 {campus_case} END" if len(parts) > 1 else str(parts[0][0].pk)
     code_case = " ".join(f"WHEN {rest} THEN '{c.code}'" for c, rest in parts if rest is not None)
-    campus_code = f"CASE g % 2 {code_case} END" if len(parts) > 1 else f"'{parts[0][0].code}'"
+    campus_code = f"CASE g %% 2 {code_case} END" if len(parts) > 1 else f"'{parts[0][0].code}'"
     # 1101's every 50th person shares an ID number with one of 1012's.
-    person = f"CASE WHEN g % 50 = 0 THEN {101_200_000} + g ELSE {base} + g END"
+    person = f"CASE WHEN g %% 50 = 0 THEN {101_200_000} + g ELSE {base} + g END"
     if school.code != "1101":
         person = f"{base} + g"
     cursor.execute(
@@ -163,11 +165,11 @@ def _insert_records(cursor, school, parts, year: int, *, base: int) -> None:
             registration_date, status, address, postcode, phone, willingness,
             created_at, updated_at)
         SELECT %(school)s, {campus_id}, %(year)s,
-            substr(%(surnames)s, 1 + g % 40, 1) || substr(%(given)s, 1 + (g / 40) % 40, 1)
-                || CASE WHEN g % 3 = 0 THEN substr(%(given)s, 1 + (g / 7) % 40, 1) ELSE '' END,
+            substr(%(surnames)s, 1 + g %% 40, 1) || substr(%(given)s, 1 + (g / 40) %% 40, 1)
+                || CASE WHEN g %% 3 = 0 THEN substr(%(given)s, 1 + (g / 7) %% 40, 1) ELSE '' END,
             '1',
-            '3101' || lpad(({person})::text, 13, '0') || (g % 10)::text,
-            '本市', DATE '2008-01-01' + (g % 700), '汉族', (1 + g % 2)::text,
+            '3101' || lpad(({person})::text, 13, '0') || (g %% 10)::text,
+            '本市', DATE '2008-01-01' + (g %% 700), '汉族', (1 + g %% 2)::text,
             '信息学院', '软件工程', %(year_text)s || lpad(g::text, 6, '0'), '1', {campus_code},
             DATE '{year}-09-01', '00', '上海市闵行区东川路800号', '200240',
             '139' || lpad(({base} + g)::text, 8, '0'), '1', now(), now()
@@ -195,18 +197,18 @@ def _insert_applications(cursor, policy_year_id: int, filer_id: int, year: int, 
             attempts, processed_at, waiting_until, account_on, confirmed_by_id, record_id,
             policy_year_id)
         SELECT 'B' || lpad(r.id::text, 11, '0'), r.id_number, r.name,
-            CASE WHEN r.id % 2 = 0 THEN 'self' ELSE 'on_behalf' END, r.id % 2 = 1,
-            CASE WHEN r.id % 100 < 30 THEN 'created' WHEN r.id % 100 < 34 THEN 'waiting'
-                 WHEN r.id % 100 < 37 THEN 'pending' ELSE 'failed' END,
-            CASE WHEN r.id % 100 >= 37 THEN 'other' ELSE '' END,
-            CASE WHEN r.id % 100 >= 37 THEN '参保状态异常' ELSE '' END, '',
-            now() - (r.id % 5000) * interval '1 minute', now(), 1,
-            CASE WHEN r.id % 100 < 34 OR r.id % 100 >= 37 THEN now() END,
-            CASE WHEN r.id % 100 BETWEEN 30 AND 33 THEN DATE %(waiting)s END,
-            CASE WHEN r.id % 100 < 34 THEN DATE %(account)s END,
-            CASE WHEN r.id % 2 = 1 THEN %(filer)s END, r.id, %(policy_year)s
+            CASE WHEN r.id %% 2 = 0 THEN 'self' ELSE 'on_behalf' END, r.id %% 2 = 1,
+            CASE WHEN r.id %% 100 < 30 THEN 'created' WHEN r.id %% 100 < 34 THEN 'waiting'
+                 WHEN r.id %% 100 < 37 THEN 'pending' ELSE 'failed' END,
+            CASE WHEN r.id %% 100 >= 37 THEN 'other' ELSE '' END,
+            CASE WHEN r.id %% 100 >= 37 THEN '参保状态异常' ELSE '' END, '',
+            now() - (r.id %% 5000) * interval '1 minute', now(), 1,
+            CASE WHEN r.id %% 100 < 34 OR r.id %% 100 >= 37 THEN now() END,
+            CASE WHEN r.id %% 100 BETWEEN 30 AND 33 THEN DATE %(waiting)s END,
+            CASE WHEN r.id %% 100 < 34 THEN DATE %(account)s END,
+            CASE WHEN r.id %% 2 = 1 THEN %(filer)s END, r.id, %(policy_year)s
         FROM enrollment_studentrecord r
-        WHERE r.enrollment_year = %(year)s AND r.school_id = ANY(%(schools)s) AND r.id % 100 < 40
+        WHERE r.enrollment_year = %(year)s AND r.school_id = ANY(%(schools)s) AND r.id %% 100 < 40
           AND NOT (r.school_id <> %(first)s AND r.id_number IN (
               SELECT id_number FROM enrollment_studentrecord
               WHERE school_id = %(first)s AND enrollment_year = %(year)s))

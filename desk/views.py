@@ -21,7 +21,7 @@ from desk import exports, selectors, services
 from desk.forms import AttestForm, IdListForm, QueryForm, RecordFilterForm, SchoolForm
 from desk.models import IdListUpload
 from enrollment.models import StudentRecord
-from enrollment.selectors import records_search, records_visible_to
+from enrollment.selectors import LIST_ORDER, records_search, records_visible_to
 from enrollment.views import parse_ids, xlsx_response
 from enrollment.workbooks import build_id_list_template
 from schools.scoping import campuses_visible_to, schools_visible_to
@@ -66,7 +66,7 @@ def _filtered(
         records = records_search(records, data.get("q") or "")
     elif form.is_bound or search.expired:
         records = records.none()
-    return form, records.order_by("school__code", "campus_code", "student_number"), search
+    return form, records.order_by(*LIST_ORDER), search
 
 
 def _filter_summary(form: RecordFilterForm) -> dict:

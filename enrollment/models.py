@@ -67,6 +67,13 @@ class StudentRecord(models.Model):
         indexes = [
             models.Index(fields=["id_number"]),
             models.Index(fields=["school", "enrollment_year", "name"]),
+            # The records and activation lists' order (selectors.LIST_ORDER), read in order.
+            models.Index(
+                fields=["enrollment_year", "campus_code", "student_number"],
+                name="record_list_order",
+            ),
+            # The lists' counts and the desk's totals: a user's campuses for one year.
+            models.Index(fields=["campus", "enrollment_year"], name="record_campus_year"),
         ]
 
     def __str__(self) -> str:

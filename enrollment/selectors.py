@@ -9,6 +9,13 @@ from enrollment.rules import MOBILE_PATTERN, normalize_id_number, normalize_text
 from schools.models import Campus, User
 from schools.scoping import campuses_fileable_by, campuses_visible_to
 
+# Lists show records by school, campus and student number. A campus code starts with its
+# school's code (schools.Campus.clean, rules._check_campus), so ordering by the record's own
+# campus code is the same order without joining the school, and an index
+# (enrollment_year, campus_code, student_number) serves it: page 500 reads 25,000 index entries
+# instead of sorting the whole scope.
+LIST_ORDER = ("campus_code", "student_number")
+
 
 def records_visible_to(user: User) -> QuerySet[StudentRecord]:
     """The records a user may see, correct and confirm (a deregistered or merged school's too,

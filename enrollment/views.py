@@ -208,9 +208,7 @@ def record_list(request: HttpRequest) -> HttpResponse:
         records = selectors.records_search(records, form.cleaned_data.get("q", ""))
         if form.cleaned_data.get("no_mobile"):
             records = selectors.records_without_mobile(records)
-    records = records.filter(enrollment_year=year).order_by(
-        "school__code", "campus_code", "student_number"
-    )
+    records = records.filter(enrollment_year=year).order_by(*selectors.LIST_ORDER)
     page = Paginator(records, RECORDS_PER_PAGE).get_page(request.GET.get("page"))
     if page.object_list:
         audit_record(
