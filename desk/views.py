@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -22,7 +22,7 @@ from desk.forms import AttestForm, IdListForm, QueryForm, RecordFilterForm, Scho
 from desk.models import IdListUpload
 from enrollment.models import StudentRecord
 from enrollment.selectors import LIST_ORDER, records_search, records_visible_to
-from enrollment.views import parse_ids, xlsx_response
+from enrollment.views import XLSX, parse_ids, xlsx_response
 from enrollment.workbooks import build_id_list_template
 from schools.scoping import campuses_visible_to, schools_visible_to
 from security.searches import Search, search_from, search_redirect
@@ -158,8 +158,8 @@ def activation_export(request: HttpRequest) -> HttpResponse:
     if refusal := _filter_refusal(form, search, "未导出"):
         messages.error(request, refusal)
         return redirect(f"{reverse('desk:activation')}?{request.GET.urlencode()}")
-    content = exports.activation_workbook(records)
     detail = {"filter": _filter_summary(form), "rows": records.count()}
+    workbook = exports.activation_workbook(records)
     audit_record(action=Action.EXPORT, request=request, target="activation list", detail=detail)
     # The export carries full ID numbers (the school's own data): a full-ID display as well.
     audit_record(
@@ -169,7 +169,13 @@ def activation_export(request: HttpRequest) -> HttpResponse:
         detail={**detail, "full_id_numbers": True},
     )
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    return xlsx_response(content, f"新生人员账户激活与启用情况-{stamp}.xlsx")
+    # Streamed from the temporary file (closed by the response): memory stays flat.
+    return FileResponse(
+        workbook,
+        as_attachment=True,
+        filename=f"新生人员账户激活与启用情况-{stamp}.xlsx",
+        content_type=XLSX,
+    )
 
 
 @login_required

@@ -27,7 +27,7 @@ def filer(client, filer_1012):
 
 
 def exported(client, **params) -> list[dict]:
-    content = client.get(reverse("desk:activation_export"), params).content
+    content = client.get(reverse("desk:activation_export"), params).getvalue()
     header, *rows = load_workbook(io.BytesIO(content)).active.iter_rows(values_only=True)
     return [dict(zip(header, row, strict=True)) for row in rows]
 
@@ -89,3 +89,17 @@ def test_student_with_an_account_through_another_school_is_shown_so_not_unconfir
     assert [record.id_number for record in elsewhere] == [student["证件号码"]]
     unconfirmed = filer.get(reverse("desk:activation"), {"status": "unconfirmed"}).context["page"]
     assert student["证件号码"] not in {record.id_number for record in unconfirmed}
+
+
+def test_activation_export_is_streamed_from_a_file_not_built_in_memory(filer, stored_1012):
+    response = filer.get(reverse("desk:activation_export"))
+    assert response.streaming
+    rows = exported(filer)
+    assert len(rows) == len(stored_1012)
+    assert {row["证件号码"] for row in rows} == {row["证件号码"] for row in stored_1012}
+
+
+def test_activation_export_cells_are_text_with_the_text_format(filer, stored_1012):
+    sheet = load_workbook(io.BytesIO(filer.get(reverse("desk:activation_export")).getvalue()))
+    cells = [cell for row in sheet.active.iter_rows(min_row=2) for cell in row if cell.value]
+    assert cells and all(c.data_type == "s" and c.number_format == "@" for c in cells)
