@@ -5,20 +5,22 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('enrollment', '0007_search_by_part_of_a_number'),
-        ('schools', '0003_shanghai'),
+        ("enrollment", "0007_search_by_part_of_a_number"),
+        ("schools", "0003_shanghai"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='studentrecord',
-            index=models.Index(fields=['enrollment_year', 'campus_code', 'student_number'], name='record_list_order'),
+            model_name="studentrecord",
+            index=models.Index(
+                fields=["enrollment_year", "campus_code", "student_number"],
+                name="record_list_order",
+            ),
         ),
         migrations.AddIndex(
-            model_name='studentrecord',
-            index=models.Index(fields=['campus', 'enrollment_year'], name='record_campus_year'),
+            model_name="studentrecord",
+            index=models.Index(fields=["campus", "enrollment_year"], name="record_campus_year"),
         ),
     ]
