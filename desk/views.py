@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Page, Paginator
+from django.core.paginator import Page
 from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -21,7 +21,7 @@ from desk import exports, selectors, services
 from desk.forms import AttestForm, IdListForm, QueryForm, RecordFilterForm, SchoolForm
 from desk.models import IdListUpload
 from enrollment.models import StudentRecord
-from enrollment.selectors import LIST_ORDER, records_search, records_visible_to
+from enrollment.selectors import LIST_ORDER, keyed_page, records_search, records_visible_to
 from enrollment.views import XLSX, parse_ids, xlsx_response
 from enrollment.workbooks import build_id_list_template
 from schools.scoping import campuses_visible_to, schools_visible_to
@@ -154,17 +154,13 @@ def activation(request: HttpRequest) -> HttpResponse:
 
 
 def _status_page(records: QuerySet[StudentRecord], number: str | None) -> Page:
-    """A page of records with their status: the page's 50 keys first, from the index in list
-    order, then only those 50 records with the status subqueries. Selecting the annotated
-    records with an OFFSET ran the subqueries for every skipped record (25,000 on page 500)."""
-    page = Paginator(records.values_list("pk", flat=True), PER_PAGE).get_page(number)
-    keys = list(page.object_list)
-    shown = selectors.records_with_status(
-        records.model.objects.filter(pk__in=keys).select_related("school", "campus")
+    """A page of records with their status subqueries run for the 50 shown only."""
+    return keyed_page(
+        records,
+        number,
+        per_page=PER_PAGE,
+        shown=lambda rows: selectors.records_with_status(rows.select_related("school", "campus")),
     )
-    position = {key: index for index, key in enumerate(keys)}
-    page.object_list = sorted(shown, key=lambda record: position[record.pk])
-    return page
 
 
 @login_required

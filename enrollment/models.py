@@ -67,13 +67,12 @@ class StudentRecord(models.Model):
         indexes = [
             models.Index(fields=["id_number"]),
             models.Index(fields=["school", "enrollment_year", "name"]),
-            # The records and activation lists' order (selectors.LIST_ORDER), read in order.
+            # A page of a list: a user's campuses for one year, in list order, read from the
+            # index alone (keys first, `selectors.keyed_page`); the counts too.
             models.Index(
-                fields=["enrollment_year", "campus_code", "student_number"],
-                name="record_list_order",
+                fields=["campus", "enrollment_year", "campus_code", "student_number"],
+                name="record_campus_year",
             ),
-            # The lists' counts and the desk's totals: a user's campuses for one year.
-            models.Index(fields=["campus", "enrollment_year"], name="record_campus_year"),
         ]
 
     def __str__(self) -> str:

@@ -199,7 +199,7 @@ def record_list(request: HttpRequest) -> HttpResponse:
     search = search_from(request, page="records")
     schools = schools_visible_to(request.user)
     form = RecordSearchForm(search.data, schools=schools)
-    records = selectors.records_visible_to(request.user).select_related("campus", "school")
+    records = selectors.records_visible_to(request.user)
     year = current_enrollment_year()
     if form.is_bound and form.is_valid():
         year = form.cleaned_data.get("year") or year
@@ -209,7 +209,12 @@ def record_list(request: HttpRequest) -> HttpResponse:
         if form.cleaned_data.get("no_mobile"):
             records = selectors.records_without_mobile(records)
     records = records.filter(enrollment_year=year).order_by(*selectors.LIST_ORDER)
-    page = Paginator(records, RECORDS_PER_PAGE).get_page(request.GET.get("page"))
+    page = selectors.keyed_page(
+        records,
+        request.GET.get("page"),
+        per_page=RECORDS_PER_PAGE,
+        shown=lambda rows: rows.select_related("campus", "school"),
+    )
     if page.object_list:
         audit_record(
             action=Action.ID_DISPLAY,

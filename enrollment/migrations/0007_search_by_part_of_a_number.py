@@ -9,6 +9,8 @@ state, so `makemigrations` neither sees nor drops them.
 from django.db import migrations
 
 _INDEXES = [
+    # `name LIKE '%…%'`: only a query of three characters or more narrows through it.
+    ("record_name_trgm", "(name gin_trgm_ops)"),
     # `id_number LIKE '%…%'` (ID numbers are stored upper-case: contains, not icontains).
     ("record_id_number_trgm", "(id_number gin_trgm_ops)"),
     # `UPPER(student_number::text) LIKE UPPER('%…%')`, as Django writes icontains.
