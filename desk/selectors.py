@@ -8,8 +8,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import CharField, Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
-from django.db.models.functions import Concat
+from django.db import connection
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from confirmations.models import Application, BatchConfirmation, PolicyYear
@@ -115,29 +115,55 @@ def campus_progress(records: QuerySet[StudentRecord]) -> list[dict]:
     """Per campus: on the roster, confirmed (self / on behalf), created, waiting, pending,
     failed, done through another school, not confirmed.
 
-    One pass over the records, grouped by campus and by (latest application's state and
-    channel, live elsewhere): each record's latest application is looked up once, not once
-    per counted column, and the few groups are added up here.
+    One statement, grouped by campus and by (latest application's state and channel, live
+    elsewhere), with the few groups added up here. The latest application of every record in
+    scope is ranked in one pass over the applications and joined (hash joins), not looked up
+    record by record: 200,000 records took seconds that way.
     """
-    latest = (
-        Application.objects.filter(record=OuterRef("pk"))
-        .order_by("-submitted_at")
-        .annotate(key=Concat("state", Value(":"), "channel", output_field=CharField()))
-        .values("key")[:1]
-    )
-    live_elsewhere = Exists(
-        Application.objects.filter(
-            id_number=OuterRef("id_number"),
-            policy_year__enrollment_year=OuterRef("enrollment_year"),
-            state__in=_LIVE,
-        ).exclude(record=OuterRef("pk"))
-    )
-    groups = (
-        records.order_by()
-        .annotate(latest_key=Subquery(latest), live_elsewhere=live_elsewhere)
-        .values("campus_id", "latest_key", "live_elsewhere")
-        .annotate(count=Count("pk"))
-    )
+    scope_sql, scope_params = records.order_by().values("pk").query.sql_with_params()
+    live = ", ".join(["%s"] * len(_LIVE))
+    sql = f"""
+        WITH scope AS ({scope_sql}),
+        latest AS (
+            SELECT record_id, state, channel FROM (
+                SELECT a.record_id, a.state, a.channel,
+                       ROW_NUMBER() OVER (
+                           PARTITION BY a.record_id ORDER BY a.submitted_at DESC
+                       ) AS position
+                FROM {Application._meta.db_table} a
+                WHERE a.record_id IN (SELECT * FROM scope)
+            ) ranked
+            WHERE position = 1
+        ),
+        live AS (
+            SELECT DISTINCT a.id_number, p.enrollment_year
+            FROM {Application._meta.db_table} a
+            JOIN {PolicyYear._meta.db_table} p ON p.id = a.policy_year_id
+            WHERE a.state IN ({live}) AND a.id_number IN (
+                SELECT r.id_number FROM {StudentRecord._meta.db_table} r
+                WHERE r.id IN (SELECT * FROM scope)
+            )
+        )
+        SELECT r.campus_id, l.state, l.channel,
+               CASE WHEN l.record_id IS NULL AND v.id_number IS NOT NULL THEN 1 ELSE 0 END,
+               COUNT(*)
+        FROM {StudentRecord._meta.db_table} r
+        LEFT JOIN latest l ON l.record_id = r.id
+        LEFT JOIN live v ON v.id_number = r.id_number AND v.enrollment_year = r.enrollment_year
+        WHERE r.id IN (SELECT * FROM scope)
+        GROUP BY 1, 2, 3, 4
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*scope_params, *_LIVE])
+        groups = [
+            {
+                "campus_id": campus_id,
+                "latest_key": None if state is None else f"{state}:{channel}",
+                "live_elsewhere": bool(elsewhere),
+                "count": count,
+            }
+            for campus_id, state, channel, elsewhere, count in cursor.fetchall()
+        ]
     totals: dict[int, dict[str, int]] = {}
     for group in groups:
         row = totals.setdefault(group["campus_id"], dict.fromkeys(_PROGRESS_COUNTS, 0))
