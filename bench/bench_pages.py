@@ -234,11 +234,14 @@ class Timing:
     page: str
     kind: str  # "list", "page" or "export"
     times_ms: list[float] = field(default_factory=list)
+    cpu_ms: list[float] = field(default_factory=list)  # this process's CPU (view, template)
     queries: int = 0
     status: int = 0
     size: int = 0
     slowest_sql: str = ""
     slowest_ms: float = 0.0
+    plan: str = ""
+    explained_ms: float = 0.0
 
     @property
     def p50(self) -> float:
@@ -272,12 +275,13 @@ def time_page(client, persona: str, page: str, url: str, kind: str, n: int) -> T
     slowest = max(captured.captured_queries, key=lambda q: float(q["time"]))
     timing.slowest_sql, timing.slowest_ms = slowest["sql"], float(slowest["time"]) * 1000
     for _ in range(n):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         response = client.get(url)
         if response.streaming:
             for _chunk in response.streaming_content:
                 pass
         timing.times_ms.append((time.perf_counter() - started) * 1000)
+        timing.cpu_ms.append((time.process_time() - cpu) * 1000)
     return timing
 
 
@@ -359,7 +363,11 @@ def run(users: dict, n: int, export_n: int, only: str) -> list[Timing]:
                 continue
             count = export_n if kind == "export" else n
             print(f"{persona}: {page} …", flush=True)
-            timings.append(time_page(client, persona, page, url, kind, count))
+            timing = time_page(client, persona, page, url, kind, count)
+            timing.plan = explain(timing.slowest_sql)
+            found = re.search(r"Execution Time: ([0-9.]+) ms", timing.plan)
+            timing.explained_ms = float(found.group(1)) if found else 0.0
+            timings.append(timing)
     return timings
 
 
@@ -368,8 +376,9 @@ def run(users: dict, n: int, export_n: int, only: str) -> list[Timing]:
 
 def table(timings: list[Timing]) -> list[str]:
     lines = [
-        "| persona | page | requests | p50 ms | p95 ms | max ms | queries | slowest query ms | target |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+        "| persona | page | requests | p50 ms | p95 ms | max ms | CPU ms p50 (Django) | queries "
+        "| slowest query ms | slowest query, EXPLAIN ANALYZE ms | target |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for t in timings:
         target = "—"
@@ -377,7 +386,8 @@ def table(timings: list[Timing]) -> list[str]:
             target = "met" if t.p95 < TARGET_MS else "**not met**"
         lines.append(
             f"| {t.persona} | {t.page} | {len(t.times_ms)} | {t.p50:.0f} | {t.p95:.0f} | "
-            f"{max(t.times_ms):.0f} | {t.queries} | {t.slowest_ms:.0f} | {target} |"
+            f"{max(t.times_ms):.0f} | {statistics.median(t.cpu_ms):.0f} | {t.queries} | "
+            f"{t.slowest_ms:.0f} | {t.explained_ms:.1f} | {target} |"
         )
     return lines
 
@@ -394,7 +404,7 @@ def plans(timings: list[Timing]) -> list[str]:
             "```",
             sql if len(sql) < 1500 else sql[:1500] + " …",
             "",
-            explain(t.slowest_sql),
+            t.plan,
             "```",
             "",
         ]
