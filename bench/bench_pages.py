@@ -359,7 +359,7 @@ def run(users: dict, n: int, export_n: int, only: str) -> list[Timing]:
                 ("activation export (all 50,000)", reverse("desk:activation_export"), "export")
             )
         for page, url, kind in pages:
-            if only and only not in page:
+            if only and not any(part in page for part in only.split(",")):
                 continue
             count = export_n if kind == "export" else n
             print(f"{persona}: {page} …", flush=True)
@@ -417,7 +417,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--export-requests", type=int, default=2)
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--reseed", action="store_true")
-    parser.add_argument("--only", default="", help="only pages whose name contains this")
+    parser.add_argument(
+        "--only", default="", help="only pages whose name contains one of these (comma-separated)"
+    )
     parser.add_argument("--record", action="store_true")
     parser.add_argument(
         "--label", default="", help="a word for the recorded section (before, after)"
