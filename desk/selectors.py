@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -104,10 +105,56 @@ def can_confirm_on_behalf(record: StudentRecord) -> bool:
 
 
 def filter_by_status(records: QuerySet[StudentRecord], status: str) -> QuerySet[StudentRecord]:
-    """Records (annotated by `records_with_status`) of one status; all for an unknown one."""
-    if status in STATUS_Q:
-        return records.filter(STATUS_Q[status])
+    """The records whose status (as `records_with_status` and STATUS_Q show it) is `status`;
+    all for an unknown one.
+
+    The same definitions as STATUS_Q, written as EXISTS / NOT EXISTS on the bare records: a list
+    page or a count then needs none of the status annotations, and PostgreSQL joins the
+    applications once (hash semi- and anti-joins) instead of running the "latest application"
+    subqueries for every record before it can count or skip to page 500. At most one live
+    application per person and year, so "the latest elsewhere is live" is "one elsewhere is live".
+    """
+    own = Exists(Application.objects.filter(record=OuterRef("pk")))
+    elsewhere = Application.objects.filter(
+        id_number=OuterRef("id_number"),
+        policy_year__enrollment_year=OuterRef("enrollment_year"),
+    ).exclude(record=OuterRef("pk"))
+    any_elsewhere = Exists(elsewhere)
+    live_elsewhere = Exists(elsewhere.filter(state__in=_LIVE))
+    account_elsewhere = Exists(
+        InsuranceAccount.objects.filter(id_number=OuterRef("id_number")).exclude(
+            application__record=OuterRef("pk")
+        )
+    )
+
+    def latest_is(state: str) -> Exists:
+        later = Application.objects.filter(record=OuterRef("record")).filter(
+            Q(submitted_at__gt=OuterRef("submitted_at"))
+            | Q(submitted_at=OuterRef("submitted_at"), pk__gt=OuterRef("pk"))
+        )
+        return Exists(
+            Application.objects.filter(~Exists(later), record=OuterRef("pk"), state=state)
+        )
+
+    failed = latest_is(Application.State.FAILED)
+    if status == STATUS_UNCONFIRMED:
+        return records.filter(~own & ~any_elsewhere & ~account_elsewhere)
+    if status == STATUS_ELSEWHERE:
+        return records.filter(
+            (~own & (any_elsewhere | account_elsewhere)) | (failed & live_elsewhere)
+        )
+    if status == STATUS_FAILED:
+        return records.filter(failed & ~live_elsewhere)
+    if status in _STATE_OF_STATUS:
+        return records.filter(latest_is(_STATE_OF_STATUS[status]))
     return records
+
+
+_STATE_OF_STATUS = {
+    STATUS_ACTIVATED: Application.State.CREATED,
+    STATUS_WAITING: Application.State.WAITING,
+    STATUS_PENDING: Application.State.PENDING,
+}
 
 
 PROGRESS_COUNTS = (
@@ -158,32 +205,108 @@ def campus_progress(
 
 
 def _progress_rows(records: QuerySet[StudentRecord]) -> list[dict]:
-    annotated = records_with_status(records)
-    rows = (
-        annotated.order_by()
-        .values(
-            "campus_id",
-            "school_id",
-            "campus__code",
-            "campus__name",
-            "school__code",
-            "school__name",
-            "campus__district__name",
-        )
-        .annotate(
-            uploaded=Count("pk"),
-            confirmed_self=Count("pk", filter=Q(app_channel=Application.Channel.SELF)),
-            confirmed_on_behalf=Count("pk", filter=Q(app_channel=Application.Channel.ON_BEHALF)),
-            created=Count("pk", filter=STATUS_Q[STATUS_ACTIVATED]),
-            waiting=Count("pk", filter=STATUS_Q[STATUS_WAITING]),
-            pending=Count("pk", filter=STATUS_Q[STATUS_PENDING]),
-            failed=Count("pk", filter=STATUS_Q[STATUS_FAILED]),
-            elsewhere=Count("pk", filter=STATUS_Q[STATUS_ELSEWHERE]),
-            unconfirmed=Count("pk", filter=STATUS_Q[STATUS_UNCONFIRMED]),
-        )
-        .order_by("campus__code")
+    """The counts of `campus_progress` for the campuses that have records, in one statement.
+
+    Grouped by campus and by (this record's latest application's state and channel; whether
+    the person applied through another record, has a live application there, has an account
+    not made through this record), with the few groups classified here exactly as STATUS_Q
+    classifies one record. The latest applications, the person's applications and the accounts
+    are each read in one pass and hash-joined to the scope, not looked up record by record:
+    200,000 records took seconds that way.
+    """
+    scope_sql, scope_params = (
+        records.order_by()
+        .values("pk", "campus_id", "id_number", "enrollment_year")
+        .query.sql_with_params()
     )
-    return list(rows)
+    live = ", ".join(["%s"] * len(_LIVE))
+    applications = Application._meta.db_table
+    sql = f"""
+        WITH scope (id, campus_id, id_number, enrollment_year) AS MATERIALIZED ({scope_sql}),
+        latest AS (
+            SELECT record_id, state, channel FROM (
+                SELECT a.record_id, a.state, a.channel,
+                       ROW_NUMBER() OVER (
+                           PARTITION BY a.record_id ORDER BY a.submitted_at DESC, a.id DESC
+                       ) AS position
+                FROM {applications} a JOIN scope ON scope.id = a.record_id
+            ) ranked
+            WHERE position = 1
+        ),
+        person AS (
+            SELECT a.id_number, p.enrollment_year,
+                   COUNT(DISTINCT a.record_id) AS records,
+                   MIN(a.record_id) AS some_record,
+                   MAX(CASE WHEN a.state IN ({live}) THEN a.record_id END) AS live_record
+            FROM {applications} a
+            JOIN {PolicyYear._meta.db_table} p ON p.id = a.policy_year_id
+            WHERE a.id_number IN (SELECT id_number FROM scope)
+            GROUP BY a.id_number, p.enrollment_year
+        ),
+        account AS (
+            SELECT c.id_number, a.record_id
+            FROM {InsuranceAccount._meta.db_table} c
+            LEFT JOIN {applications} a ON a.id = c.application_id
+            WHERE c.id_number IN (SELECT id_number FROM scope)
+        )
+        SELECT r.campus_id, l.state, l.channel,
+               CASE WHEN v.records > 1 OR v.some_record <> r.id THEN 1 ELSE 0 END,
+               CASE WHEN v.live_record IS NOT NULL AND v.live_record <> r.id THEN 1 ELSE 0 END,
+               CASE WHEN c.id_number IS NOT NULL
+                         AND (c.record_id IS NULL OR c.record_id <> r.id) THEN 1 ELSE 0 END,
+               COUNT(*)
+        FROM scope r
+        LEFT JOIN latest l ON l.record_id = r.id
+        LEFT JOIN person v ON v.id_number = r.id_number AND v.enrollment_year = r.enrollment_year
+        LEFT JOIN account c ON c.id_number = r.id_number
+        GROUP BY 1, 2, 3, 4, 5, 6
+    """
+    if connection.vendor != "postgresql":
+        sql = sql.replace("AS MATERIALIZED (", "AS (")  # SQLite: the same, as a plain CTE
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*scope_params, *_LIVE])
+        groups = cursor.fetchall()
+    totals: dict[int, dict[str, int]] = {}
+    for campus_id, state, channel, any_elsewhere, live_elsewhere, account, count in groups:
+        row = totals.setdefault(campus_id, dict.fromkeys(PROGRESS_COUNTS, 0))
+        row["uploaded"] += count
+        if channel == Application.Channel.SELF:
+            row["confirmed_self"] += count
+        elif channel == Application.Channel.ON_BEHALF:
+            row["confirmed_on_behalf"] += count
+        row[_status_of_group(state, any_elsewhere, live_elsewhere, account)] += count
+    campuses = Campus.objects.filter(pk__in=totals).select_related("school", "district")
+    return [
+        {
+            "campus_id": campus.pk,
+            "school_id": campus.school_id,
+            "campus__code": campus.code,
+            "campus__name": campus.name,
+            "school__code": campus.school.code,
+            "school__name": campus.school.name,
+            "campus__district__name": campus.district.name,
+            **totals[campus.pk],
+        }
+        for campus in campuses
+    ]
+
+
+def _status_of_group(
+    state: str | None, any_elsewhere: int, live_elsewhere: int, account: int
+) -> str:
+    """The progress column of a group of records, as STATUS_Q classifies each of them."""
+    if state is None:
+        return "elsewhere" if any_elsewhere or account else "unconfirmed"
+    if state == Application.State.FAILED:
+        return "elsewhere" if live_elsewhere else "failed"
+    return _COUNTED_STATES[state]
+
+
+_COUNTED_STATES = {
+    Application.State.CREATED: "created",
+    Application.State.WAITING: "waiting",
+    Application.State.PENDING: "pending",
+}
 
 
 def daily_activity(

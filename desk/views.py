@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
+from django.core.paginator import Page
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -29,8 +29,8 @@ from desk.forms import (
 from desk.models import IdListUpload
 from enrollment.masking import mask_phone
 from enrollment.models import StudentRecord
-from enrollment.selectors import records_search, records_visible_to
-from enrollment.views import parse_ids, xlsx_response
+from enrollment.selectors import LIST_ORDER, keyed_page, records_search, records_visible_to
+from enrollment.views import XLSX, parse_ids, xlsx_response
 from enrollment.workbooks import build_id_list_template
 from schools.scoping import campuses_visible_to, schools_visible_to
 from security.searches import Search, search_from, search_redirect
@@ -62,8 +62,9 @@ def _filtered(
         schools=schools_visible_to(user),
         campuses=campuses_visible_to(user).order_by("code"),
     )
+    # Filtered without the status annotations (filter_by_status needs none): a page or a count
+    # then reads records and indexes only; the view annotates the rows it shows.
     records = records_visible_to(user).filter(enrollment_year=year)
-    records = selectors.records_with_status(records.select_related("school", "campus"))
     if form.is_bound and form.is_valid():
         data = form.cleaned_data
         if data.get("school"):
@@ -74,7 +75,7 @@ def _filtered(
         records = records_search(records, data.get("q") or "")
     elif form.is_bound or search.expired:
         records = records.none()
-    return form, records.order_by("school__code", "campus_code", "student_number"), search
+    return form, records.order_by(*LIST_ORDER), search
 
 
 def _filter_summary(form: RecordFilterForm) -> dict:
@@ -168,7 +169,7 @@ def activation(request: HttpRequest) -> HttpResponse:
         return search_redirect(request, page="activation", fields=ACTIVATION_FILTER_FIELDS)
     policy_year = PolicyYear.current()
     form, records, search = _filtered(request, _year(policy_year))
-    page = Paginator(records, PER_PAGE).get_page(request.GET.get("page"))
+    page = _status_page(records, request.GET.get("page"))
     full_id = bool(form.is_bound and form.is_valid() and form.cleaned_data.get("full_id"))
     if full_id and page.object_list:
         audit_record(
@@ -198,14 +199,26 @@ def activation(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _status_page(records: QuerySet[StudentRecord], number: str | None) -> Page:
+    """A page of records with their status subqueries run for the 50 shown only."""
+    return keyed_page(
+        records,
+        number,
+        per_page=PER_PAGE,
+        shown=lambda rows: selectors.records_with_status(rows.select_related("school", "campus")),
+    )
+
+
 @login_required
 def activation_export(request: HttpRequest) -> HttpResponse:
     form, records, search = _filtered(request, _year(PolicyYear.current()))
     if refusal := _filter_refusal(form, search, "未导出"):
         messages.error(request, refusal)
         return redirect(f"{reverse('desk:activation')}?{request.GET.urlencode()}")
-    content = exports.activation_workbook(records)
     detail = {"filter": _filter_summary(form), "rows": records.count()}
+    workbook = exports.activation_workbook(
+        selectors.records_with_status(records.select_related("school", "campus"))
+    )
     audit_record(action=Action.EXPORT, request=request, target="activation list", detail=detail)
     # The export carries full ID numbers (the school's own data): a full-ID display as well.
     audit_record(
@@ -215,7 +228,13 @@ def activation_export(request: HttpRequest) -> HttpResponse:
         detail={**detail, "full_id_numbers": True},
     )
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    return xlsx_response(content, f"新生人员账户激活与启用情况-{stamp}.xlsx")
+    # Streamed from the temporary file (closed by the response): memory stays flat.
+    return FileResponse(
+        workbook,
+        as_attachment=True,
+        filename=f"新生人员账户激活与启用情况-{stamp}.xlsx",
+        content_type=XLSX,
+    )
 
 
 @login_required

@@ -71,7 +71,7 @@ class RosterXLSX(SafeXLSX):
 
         sheet = importer.read_roster(bytes(in_stream))
         dataset = tablib.Dataset(headers=[*rules.HEADERS, ROW_NUMBER])
-        for number, values in sheet.rows:
+        for number, values in sheet.rows():
             dataset.append([*(values[name] for name in TEMPLATE_ATTRIBUTES), number])
         return dataset
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import gc
+import hashlib
 import io
 import logging
 from collections.abc import Callable, Iterator
@@ -61,11 +62,41 @@ class RosterUnreadable(RosterRefused):
 
 @dataclass
 class RosterSheet:
-    """The data rows of a roster's first sheet, keyed by attribute, with spreadsheet row numbers."""
+    """The data rows of a roster's first sheet as read, with spreadsheet row numbers.
 
-    rows: list[tuple[int, dict[str, object]]]
+    `rows()` gives each filled row keyed by attribute, one at a time: at 50,000 rows a list of
+    those dicts cost about 60 MB next to the cells they are made from.
+    """
+
     raw_rows: list[tuple[int, list[object]]]
     header: list[object]
+    columns: dict[str, int] = field(default_factory=dict)
+    filled: list[int] = field(default_factory=list)  # positions in raw_rows of filled rows
+
+    @property
+    def row_count(self) -> int:
+        return len(self.filled)
+
+    def rows(self) -> Iterator[tuple[int, dict[str, object]]]:
+        columns = self.columns.items()
+        for position in self.filled:
+            number, cells = self.raw_rows[position]
+            yield number, {attribute: _cell(cells, index) for attribute, index in columns}
+
+
+class _PreparedRows(RosterSheet):
+    """Rows already keyed by attribute (the admin's import, read by its own format)."""
+
+    def __init__(self, rows: list[tuple[int, dict[str, object]]]) -> None:
+        super().__init__(raw_rows=[], header=[])
+        self._prepared = rows
+
+    @property
+    def row_count(self) -> int:
+        return len(self._prepared)
+
+    def rows(self) -> Iterator[tuple[int, dict[str, object]]]:
+        yield from self._prepared
 
 
 @dataclass
@@ -92,7 +123,7 @@ class RosterResult:
         if not with_people or self.sheet is None:
             return shown
         wanted = {error["row"] for error in shown}
-        rows = {number: raw for number, raw in self.sheet.rows if number in wanted}
+        rows = {number: raw for number, raw in self.sheet.rows() if number in wanted}
         for error in shown:
             raw = rows.get(error["row"], {})
             error["name"] = rules.normalize_text(raw.get("name"))[:30]
@@ -145,16 +176,44 @@ def roster_rows(numbered_rows: list[tuple[int, list[object]]]) -> RosterSheet:
     header_number, header = numbered_rows[position]
     data_rows = numbered_rows[position + 1 :]
     columns = _map_columns(header, header_number)
-    rows = [
-        (number, {attribute: _cell(cells_, index) for attribute, index in columns.items()})
-        for number, cells_ in data_rows
+    indexes = list(columns.values())
+    _share_repeated_cells(data_rows, [columns[name] for name in _REPEATED if name in columns])
+    filled = [
+        position
+        for position, (_, cells_) in enumerate(data_rows)
+        if any(spreadsheets.filled(_cell(cells_, index)) for index in indexes)
     ]
-    rows = [
-        (number, values)
-        for number, values in rows
-        if any(spreadsheets.filled(v) for v in values.values())
-    ]
-    return RosterSheet(rows=rows, raw_rows=data_rows, header=header)
+    return RosterSheet(raw_rows=data_rows, header=header, columns=columns, filled=filled)
+
+
+# Columns whose values repeat down a roster (codes, places, colleges, dates): one string object
+# per distinct value instead of one per cell saves about 1 KB a row (the cells are kept for the
+# error workbook while the rows are checked). Names, ID numbers, student numbers and phones are
+# unique and are left alone.
+_REPEATED = (
+    "id_type",
+    "origin",
+    "birth_date",
+    "ethnicity",
+    "sex",
+    "college",
+    "major",
+    "education",
+    "campus_code",
+    "registration_date",
+    "status",
+    "address",
+    "postcode",
+    "willingness",
+)
+
+
+def _share_repeated_cells(rows: list[tuple[int, list[object]]], indexes: list[int]) -> None:
+    shared: dict[object, object] = {}
+    for _, cells in rows:
+        for index in indexes:
+            if index < len(cells) and isinstance(value := cells[index], str):
+                cells[index] = shared.setdefault(value, value)
 
 
 HEADER_SEARCH_ROWS = 10  # a title, a note, a blank line or two: the header comes soon after
@@ -297,6 +356,8 @@ def _import(
         result, plan = _check(
             sheet, school=school, year=year, user=user, today=today, progress=progress
         )
+        result.sheet = sheet if result.errors else None  # for the error workbook only
+        del sheet  # the cells as read: not held while the rows are written
         try:
             with transaction.atomic():
                 _store(plan, school=school, year=year, user=user)
@@ -308,7 +369,6 @@ def _import(
                 "请刷新后重新上传"
             ) from exc
         result.committed = True
-        result.sheet = sheet if result.errors else None
     logger.info(
         "roster committed: school=%s year=%s inserted=%s updated=%s unchanged=%s errors=%s",
         school.code,
@@ -323,9 +383,18 @@ def _import(
 
 @dataclass
 class _Plan:
-    new: list[dict] = field(default_factory=list)
-    changed: list[dict] = field(default_factory=list)
+    """Rows to write, each the 18 cleaned values in template order (a tuple: a third of a
+    dict's memory)."""
+
+    new: list[tuple] = field(default_factory=list)
+    changed: list[tuple] = field(default_factory=list)
     edits: list[list[dict]] = field(default_factory=list)  # each changed row's masked changes
+
+
+_TEMPLATE_ATTRIBUTES = [spec.attribute for spec in rules.FIELDS]
+_ID = _TEMPLATE_ATTRIBUTES.index("id_number")
+_NUMBER = _TEMPLATE_ATTRIBUTES.index("student_number")
+_CAMPUS = _TEMPLATE_ATTRIBUTES.index("campus_code")
 
 
 def check_rows(
@@ -338,7 +407,7 @@ def check_rows(
 ) -> RosterResult:
     """Every rule of the upload's preview (the rows', duplicates in the file, scope, student
     numbers taken) for rows of one school, without storing anything."""
-    sheet = RosterSheet(rows=rows, raw_rows=[], header=[])
+    sheet = _PreparedRows(rows)
     result, _ = _check(sheet, school=school, year=year, user=user, today=today, progress=None)
     return result
 
@@ -353,26 +422,33 @@ def _check(
     progress: ProgressCallback | None,
 ) -> tuple[RosterResult, _Plan]:
     context = row_context(school=school, year=year, user=user, today=today)
-    total = len(sheet.rows)
+    total = sheet.row_count
     errors: list[rules.RowError] = []
-    outcomes: list[tuple[int, rules.RowOutcome]] = []
-    for index, (row_number, raw) in enumerate(sheet.rows, start=1):
+    # (row number, the cleaned values in template order), every row: the duplicate checks
+    # look at rows with errors too.
+    checked: list[tuple[int, tuple]] = []
+    shared: dict[object, object] = {}  # one object per repeated cleaned value (see _REPEATED)
+    for index, (row_number, raw) in enumerate(sheet.rows(), start=1):
         outcome = rules.validate_row(raw, context)
-        errors.extend(rules.RowError(row_number, e.column, e.message) for e in outcome.errors)
-        outcomes.append((row_number, outcome))
+        if outcome.errors:
+            errors.extend(rules.RowError(row_number, e.column, e.message) for e in outcome.errors)
+        values = outcome.values
+        for name in _REPEATED:
+            values[name] = shared.setdefault(values[name], values[name])
+        checked.append((row_number, tuple([values[name] for name in _TEMPLATE_ATTRIBUTES])))
         if progress and index % PROGRESS_EVERY == 0:
             progress(index, total)
 
     errors.extend(
         rules.duplicate_errors(
-            ((row, o.values["id_number"]) for row, o in outcomes if o.values["id_number"]),
+            ((row, values[_ID]) for row, values in checked if values[_ID]),
             column="证件号码",
             what="证件号码",
         )
     )
     errors.extend(
         rules.duplicate_errors(
-            ((row, o.values["student_number"]) for row, o in outcomes),
+            ((row, values[_NUMBER]) for row, values in checked),
             column="学号",
             what="学号",
         )
@@ -380,31 +456,30 @@ def _check(
 
     existing = _existing_records(school=school, year=year)
     bad_rows = {error.row for error in errors}
-    candidates = [(row, o) for row, o in outcomes if row not in bad_rows]
+    candidates = [(row, values) for row, values in checked if row not in bad_rows]
     errors.extend(_records_out_of_scope(candidates, existing, context))
     errors.extend(_student_number_conflicts(candidates, existing))
     bad_rows = {error.row for error in errors}
+    del candidates
 
     result = RosterResult(rows=total)
     plan = _Plan()
-    for row_number, outcome in outcomes:
+    changed_rows: list[int] = []
+    for row_number, values in checked:
         if row_number in bad_rows:
             continue
         result.valid += 1
-        values = outcome.values
-        current = existing.get(values["id_number"])
+        current = existing.get(values[_ID])
         if current is None:
             plan.new.append(values)
-            continue
-        changes = _changes(current, values)
-        if changes:
+        elif current.digest != _digest(values):
             plan.changed.append(values)
-            plan.edits.append(changes)
-            result.changes.append(
-                {"row": row_number, "person": rules.describe_person(values), "changes": changes}
-            )
+            changed_rows.append(row_number)
         else:
             result.unchanged += 1
+    del checked, existing
+    result.changes = _change_report(plan.changed, changed_rows, school=school, year=year)
+    plan.edits = [entry["changes"] for entry in result.changes]
     result.inserted = len(plan.new)
     result.updated = len(plan.changed)
     result.errors = sorted(errors, key=lambda e: (e.row, rules.HEADERS.index(e.column)))
@@ -413,20 +488,46 @@ def _check(
     return result, plan
 
 
-def _existing_records(*, school: School, year: int) -> dict[str, tuple]:
-    """The school's records for the year: ID number → the 18 values in template order."""
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    """What the check needs of a stored record: a digest of its 18 values (to tell unchanged
+    rows without keeping them), its campus (scope) and its student number (conflicts)."""
+
+    digest: bytes
+    campus_code: str
+    student_number: str
+
+
+def _digest(values: tuple) -> bytes:
+    """The 18 values of a row, as compared: a stored record and a file row are equal exactly
+    when their digests are (dates as ISO text on both sides, text as is)."""
+    return hashlib.blake2b("\x1f".join(map(str, values)).encode(), digest_size=16).digest()
+
+
+def _existing_records(*, school: School, year: int) -> dict[str, _Stored]:
+    """The school's records for the year: ID number → digest, campus and student number.
+
+    Read in chunks and reduced as they come: the 18 values of 50,000 records are not kept.
+    """
     rows = (
         StudentRecord.objects.filter(school=school, enrollment_year=year)
         .values_list(*_TEMPLATE_ATTRIBUTES)
         .iterator(chunk_size=5000)
     )
-    id_position = rules.HEADERS.index("证件号码")
-    return {values[id_position]: values for values in rows}
+    campuses: dict[str, str] = {}  # one string per campus code, shared by its records
+    return {
+        values[_ID]: _Stored(
+            _digest(values),
+            campuses.setdefault(values[_CAMPUS], values[_CAMPUS]),
+            values[_NUMBER],
+        )
+        for values in rows
+    }
 
 
 def _records_out_of_scope(
-    candidates: list[tuple[int, rules.RowOutcome]],
-    existing: dict[str, tuple],
+    candidates: list[tuple[int, tuple]],
+    existing: dict[str, _Stored],
     context: rules.RowContext,
 ) -> list[rules.RowError]:
     """Rows that would overwrite a record of a campus the filer may not file for.
@@ -434,12 +535,11 @@ def _records_out_of_scope(
     Without this a backup handler of one campus could move another campus's student into
     their own scope (and see the stored values in the preview). The message names nothing.
     """
-    campus_position = rules.HEADERS.index("总分校编码")
     return [
         rules.RowError(row, "证件号码", OUT_OF_SCOPE_MESSAGE)
-        for row, outcome in candidates
-        if (current := existing.get(outcome.values["id_number"])) is not None
-        and current[campus_position] not in context.fileable_campuses
+        for row, values in candidates
+        if (current := existing.get(values[_ID])) is not None
+        and current.campus_code not in context.fileable_campuses
     ]
 
 
@@ -449,20 +549,19 @@ OUT_OF_SCOPE_MESSAGE = (
 
 
 def _student_number_conflicts(
-    candidates: list[tuple[int, rules.RowOutcome]], existing: dict[str, tuple]
+    candidates: list[tuple[int, tuple]], existing: dict[str, _Stored]
 ) -> list[rules.RowError]:
     """Rows whose student number belongs to another person already on the school's roster."""
-    refiled = {o.values["id_number"] for _, o in candidates}
-    number_position = rules.HEADERS.index("学号")
+    refiled = {values[_ID] for _, values in candidates}
     owner_of_number = {
-        values[number_position]: id_number
-        for id_number, values in existing.items()
+        stored.student_number: id_number
+        for id_number, stored in existing.items()
         if id_number not in refiled
     }
     conflicts = []
-    for row, outcome in candidates:
-        owner = owner_of_number.get(outcome.values["student_number"])
-        if owner and owner != outcome.values["id_number"]:
+    for row, values in candidates:
+        owner = owner_of_number.get(values[_NUMBER])
+        if owner and owner != values[_ID]:
             conflicts.append(
                 rules.RowError(
                     row,
@@ -487,10 +586,38 @@ def cell_as_shown(raw: dict[str, object], column: str) -> str:
     return mask(text) if mask and text else text[:60]
 
 
-def _changes(current: tuple, values: dict) -> list[dict]:
+def _change_report(
+    changed: list[tuple], rows: list[int], *, school: School, year: int
+) -> list[dict]:
+    """What each changed row changes, old → new: the stored values of those rows only."""
+    report = []
+    for start in range(0, len(changed), 2000):
+        chunk = changed[start : start + 2000]
+        stored = dict(
+            (values[_ID], values)
+            for values in StudentRecord.objects.filter(
+                school=school, enrollment_year=year, id_number__in=[v[_ID] for v in chunk]
+            ).values_list(*_TEMPLATE_ATTRIBUTES)
+        )
+        for row_number, values in zip(rows[start : start + 2000], chunk, strict=True):
+            report.append(
+                {
+                    "row": row_number,
+                    "person": rules.describe_person(
+                        {
+                            "name": values[_TEMPLATE_ATTRIBUTES.index("name")],
+                            "id_number": values[_ID],
+                        }
+                    ),
+                    "changes": _changes(stored[values[_ID]], values),
+                }
+            )
+    return report
+
+
+def _changes(current: tuple, values: tuple) -> list[dict]:
     changes = []
-    for spec, old in zip(rules.FIELDS, current, strict=True):
-        new = values[spec.attribute]
+    for spec, old, new in zip(rules.FIELDS, current, values, strict=True):
         if old != new:
             mask = _MASKED_ATTRIBUTES.get(spec.attribute, _display)
             changes.append(
@@ -512,17 +639,21 @@ def _store(plan: _Plan, *, school: School, year: int, user: User) -> None:
     if plan.new and connection.vendor == "postgresql":
         _copy_insert(plan.new, school=school, year=year, user=user, now=now, campus_ids=campus_ids)
     elif plan.new:
-        StudentRecord.objects.bulk_create(
-            [
-                _record(values, school, year, user, now, campus_ids, created_at=now)
-                for values in plan.new
-            ],
-            batch_size=2000,
-        )
-    if plan.changed:
+        for start in range(0, len(plan.new), COPY_CHUNK_ROWS):
+            StudentRecord.objects.bulk_create(
+                [
+                    _record(values, school, year, user, now, campus_ids, created_at=now)
+                    for values in plan.new[start : start + COPY_CHUNK_ROWS]
+                ],
+                batch_size=2000,
+            )
+    for start in range(0, len(plan.changed), COPY_CHUNK_ROWS):
         # An upsert costs one statement per batch; bulk_update's CASE expressions cost seconds.
         StudentRecord.objects.bulk_create(
-            [_record(values, school, year, user, now, campus_ids) for values in plan.changed],
+            [
+                _record(values, school, year, user, now, campus_ids)
+                for values in plan.changed[start : start + COPY_CHUNK_ROWS]
+            ],
             batch_size=2000,
             update_conflicts=True,
             unique_fields=["school", "enrollment_year", "id_number"],
@@ -530,7 +661,8 @@ def _store(plan: _Plan, *, school: School, year: int, user: User) -> None:
         )
 
 
-_TEMPLATE_ATTRIBUTES = [spec.attribute for spec in rules.FIELDS]
+# Rows per COPY (and per batch of model objects): bounds the buffer, not the transaction.
+COPY_CHUNK_ROWS = 10_000
 
 
 def _audit_stored(plan: _Plan, *, school: School, year: int, user: User) -> None:
@@ -538,10 +670,9 @@ def _audit_stored(plan: _Plan, *, school: School, year: int, user: User) -> None
     writes one; the records' ids are read back once (COPY returns none)."""
     if not plan.new and not plan.changed:
         return
-    created = {values["id_number"] for values in plan.new}
+    created = {values[_ID] for values in plan.new}
     edited = {
-        values["id_number"]: changes
-        for values, changes in zip(plan.changed, plan.edits, strict=True)
+        values[_ID]: changes for values, changes in zip(plan.changed, plan.edits, strict=True)
     }
     stored = (
         StudentRecord.objects.filter(school=school, enrollment_year=year)
@@ -561,7 +692,7 @@ def _audit_stored(plan: _Plan, *, school: School, year: int, user: User) -> None
 
 
 def _record(
-    values: dict,
+    values: tuple,
     school: School,
     year: int,
     user: User,
@@ -572,17 +703,17 @@ def _record(
     return StudentRecord(
         school=school,
         enrollment_year=year,
-        campus_id=campus_ids[values["campus_code"]],
+        campus_id=campus_ids[values[_CAMPUS]],
         created_by=user,
         updated_by=user,
         updated_at=now,
-        **{name: values[name] for name in _TEMPLATE_ATTRIBUTES},
+        **dict(zip(_TEMPLATE_ATTRIBUTES, values, strict=True)),
         **extra,
     )
 
 
 def _copy_insert(
-    rows: list[dict],
+    rows: list[tuple],
     *,
     school: School,
     year: int,
@@ -593,7 +724,9 @@ def _copy_insert(
     """Insert new records with PostgreSQL's COPY: about 4× faster than bulk_create at 50,000 rows.
 
     Every value is written quoted, so empty strings stay empty strings (an unquoted empty CSV
-    value would be NULL); constraint violations still raise IntegrityError.
+    value would be NULL); the csv module writes dates as ISO text (str()). Constraint violations
+    still raise IntegrityError. Sent COPY_CHUNK_ROWS at a time, so the text is never the whole
+    roster.
     """
     meta = StudentRecord._meta
     quote = connection.ops.quote_name
@@ -608,28 +741,16 @@ def _copy_insert(
         "created_by",
         "updated_by",
     ]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\n")
-    for values in rows:
-        writer.writerow(
-            [
-                school.pk,
-                campus_ids[values["campus_code"]],
-                year,
-                *(_copy_value(values[name]) for name in _TEMPLATE_ATTRIBUTES),
-                stamp,
-                stamp,
-                user.pk,
-                user.pk,
-            ]
-        )
-    buffer.seek(0)
     column_list = ", ".join(quote(meta.get_field(name).column) for name in columns)
+    statement = f"COPY {quote(meta.db_table)} ({column_list}) FROM STDIN WITH (FORMAT csv)"
+    head = [school.pk, 0, year]
+    tail = [stamp, stamp, user.pk, user.pk]
     with connection.cursor() as cursor:
-        cursor.copy_expert(
-            f"COPY {quote(meta.db_table)} ({column_list}) FROM STDIN WITH (FORMAT csv)", buffer
-        )
-
-
-def _copy_value(value: object) -> str:
-    return value.isoformat() if isinstance(value, dt.date) else str(value)
+        for start in range(0, len(rows), COPY_CHUNK_ROWS):
+            buffer = io.StringIO()
+            writer = csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\n")
+            for values in rows[start : start + COPY_CHUNK_ROWS]:
+                head[1] = campus_ids[values[_CAMPUS]]
+                writer.writerow([*head, *values, *tail])
+            buffer.seek(0)
+            cursor.copy_expert(statement, buffer)

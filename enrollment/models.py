@@ -79,6 +79,12 @@ class StudentRecord(models.Model):
         indexes = [
             models.Index(fields=["id_number"]),
             models.Index(fields=["school", "enrollment_year", "name"]),
+            # A page of a list: a user's campuses for one year, in list order, read from the
+            # index alone (keys first, `selectors.keyed_page`); the counts too.
+            models.Index(
+                fields=["campus", "enrollment_year", "campus_code", "student_number"],
+                name="record_campus_year",
+            ),
         ]
 
     def __str__(self) -> str:

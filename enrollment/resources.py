@@ -104,7 +104,7 @@ class StudentRecordResource(resources.ModelResource):
         else:
             numbered = [(1, list(dataset.headers or []))]
             numbered += [(index, list(values)) for index, values in enumerate(dataset, start=2)]
-            rows = importer.roster_rows(numbered).rows
+            rows = list(importer.roster_rows(numbered).rows())
         self._check(rows)
         dataset.wipe()
         dataset.headers = [*rules.HEADERS, ROW_NUMBER]

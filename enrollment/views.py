@@ -208,7 +208,7 @@ def record_list(request: HttpRequest) -> HttpResponse:
     form = RecordSearchForm(
         search.data, schools=schools, campuses=campuses_visible_to(request.user).order_by("code")
     )
-    records = selectors.records_visible_to(request.user).select_related("campus", "school")
+    records = selectors.records_visible_to(request.user)
     year = current_enrollment_year()
     if form.is_bound and form.is_valid():
         year = form.cleaned_data.get("year") or year
@@ -219,10 +219,15 @@ def record_list(request: HttpRequest) -> HttpResponse:
         records = selectors.records_search(records, form.cleaned_data.get("q", ""))
         if form.cleaned_data.get("no_mobile"):
             records = selectors.records_without_mobile(records)
-    records = selectors.records_marking_confirmed(records.filter(enrollment_year=year)).order_by(
-        "school__code", "campus_code", "student_number"
+    records = records.filter(enrollment_year=year).order_by(*selectors.LIST_ORDER)
+    page = selectors.keyed_page(
+        records,
+        request.GET.get("page"),
+        per_page=RECORDS_PER_PAGE,
+        shown=lambda rows: selectors.records_marking_confirmed(
+            rows.select_related("campus", "school")
+        ),
     )
-    page = Paginator(records, RECORDS_PER_PAGE).get_page(request.GET.get("page"))
     back = "&".join(filter(None, [search.query, f"page={page.number}" * (page.number > 1)]))
     if page.object_list:
         audit_record(

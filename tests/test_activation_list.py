@@ -27,7 +27,7 @@ def filer(client, filer_1012):
 
 
 def exported(client, **params) -> list[dict]:
-    content = client.get(reverse("desk:activation_export"), params).content
+    content = client.get(reverse("desk:activation_export"), params).getvalue()
     header, *rows = load_workbook(io.BytesIO(content)).active.iter_rows(values_only=True)
     return [dict(zip(header, row, strict=True)) for row in rows]
 
@@ -89,3 +89,40 @@ def test_student_with_an_account_through_another_school_is_shown_so_not_unconfir
     assert [record.id_number for record in elsewhere] == [student["证件号码"]]
     unconfirmed = filer.get(reverse("desk:activation"), {"status": "unconfirmed"}).context["page"]
     assert student["证件号码"] not in {record.id_number for record in unconfirmed}
+
+
+def test_activation_export_is_streamed_from_a_file_not_built_in_memory(filer, stored_1012):
+    response = filer.get(reverse("desk:activation_export"))
+    assert response.streaming
+    rows = exported(filer)
+    assert len(rows) == len(stored_1012)
+    assert {row["证件号码"] for row in rows} == {row["证件号码"] for row in stored_1012}
+
+
+def test_activation_export_cells_are_text_with_the_text_format(filer, stored_1012):
+    sheet = load_workbook(io.BytesIO(filer.get(reverse("desk:activation_export")).getvalue()))
+    cells = [cell for row in sheet.active.iter_rows(min_row=2) for cell in row if cell.value]
+    assert cells and all(c.data_type == "s" and c.number_format == "@" for c in cells)
+
+
+def test_desk_counts_a_student_done_through_another_school_as_elsewhere(
+    filer, stored_1012, registry, filer_1014, year, policy_year, workbook
+):
+    student = stored_1012[0]
+    row = {**student, "学号": "1014000001", "总分校编码": "101400"}
+    roster_import(
+        content=workbook([row]),
+        school=registry["schools"]["1014"],
+        year=year,
+        user=filer_1014,
+        commit=True,
+    )
+    at_1014 = StudentRecord.objects.get(school__code="1014", id_number=student["证件号码"])
+    services.application_submit(
+        record=at_1014, policy_year=policy_year, confirmed_by=filer_1014, paper_pledge_attested=True
+    )
+    progress = filer.get(reverse("desk:desk")).context["progress"]
+    campus = next(row for row in progress if row["campus__code"] == student["总分校编码"])
+    same_campus = sum(1 for row in stored_1012 if row["总分校编码"] == student["总分校编码"])
+    assert (campus["elsewhere"], campus["unconfirmed"]) == (1, same_campus - 1)
+    assert campus["uploaded"] == same_campus and campus["pending"] == 0

@@ -118,7 +118,7 @@ def test_deregistered_schools_students_are_listed_queried_and_exported_for_its_d
     assert filed_at_1015.pk in {record.pk for record in listed}
     response = client.post(reverse("desk:query"), {"q": filed_at_1015.student_number})
     assert filed_at_1015.name in client.get(response.url).content.decode()
-    export = client.get(reverse("desk:activation_export")).content
+    export = client.get(reverse("desk:activation_export")).getvalue()
     sheet = load_workbook(io.BytesIO(export)).active
     assert filed_at_1015.id_number in {row[3] for row in sheet.iter_rows(values_only=True)}
 

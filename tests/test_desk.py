@@ -142,7 +142,7 @@ def test_batch_of_500_demo_students_shows_activated_and_exports_the_same_rows(
     assert "院校代确认" in filer.get(reverse("desk:activation")).content.decode()
 
     exported = filer.get(reverse("desk:activation_export"), {"status": "activated"})
-    sheet = load_workbook(io.BytesIO(exported.content)).active
+    sheet = load_workbook(io.BytesIO(exported.getvalue())).active
     rows = list(sheet.iter_rows(values_only=True))
     assert len(rows) == 501
     page_rows = filer.get(reverse("desk:activation"), {"status": "activated"}).context["rows"]
@@ -161,7 +161,7 @@ def test_batch_of_500_demo_students_shows_activated_and_exports_the_same_rows(
     client.force_login(handler_pudong)
     assert activation_page(client).paginator.count == 0
     other = client.get(reverse("desk:activation_export"))
-    assert len(list(load_workbook(io.BytesIO(other.content)).active.iter_rows())) == 1
+    assert len(list(load_workbook(io.BytesIO(other.getvalue())).active.iter_rows())) == 1
 
 
 def test_handler_of_another_district_cannot_confirm_1012_students(
@@ -210,7 +210,7 @@ def test_exported_cells_never_run_as_formulas(filer, stored_1012, policy_year):
         name='=HYPERLINK("x")', origin="+1+1"
     )
     exported = filer.get(reverse("desk:activation_export"))
-    sheet = load_workbook(io.BytesIO(exported.content)).active
+    sheet = load_workbook(io.BytesIO(exported.getvalue())).active
     cells = [cell for row in sheet.iter_rows(min_row=2) for cell in row]
     assert all(cell.data_type != "f" for cell in cells)
     assert '=HYPERLINK("x")' in [cell.value for cell in cells]

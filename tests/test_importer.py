@@ -88,6 +88,26 @@ def test_reupload_of_same_file_is_unchanged(school_1012, filer_1012, year, rows_
     assert StudentRecord.objects.count() == 3
 
 
+def test_reupload_of_an_unchanged_roster_writes_nothing(
+    school_1012, filer_1012, year, rows_1012, workbook
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    content = workbook(rows_1012(30))
+    roster_import(content=content, school=school_1012, year=year, user=filer_1012, commit=True)
+    with CaptureQueriesContext(connection) as captured:
+        result = roster_import(
+            content=content, school=school_1012, year=year, user=filer_1012, commit=True
+        )
+    writes = [
+        query["sql"]
+        for query in captured.captured_queries
+        if query["sql"].lstrip().split(" ", 1)[0].upper() in {"INSERT", "UPDATE", "DELETE", "COPY"}
+    ]
+    assert result.unchanged == 30 and writes == []
+
+
 def test_reupload_updates_existing_record_instead_of_duplicating(
     school_1012, filer_1012, year, rows_1012, workbook
 ):

@@ -110,7 +110,7 @@ def test_error_workbook_and_template_cells_are_inert(year):
 def test_desk_export_marks_formula_cells_as_text(client, filer_1012, hostile_record, policy_year):
     client.force_login(filer_1012)
     response = client.get(reverse("desk:activation_export"))
-    sheet = load_workbook(io.BytesIO(response.content)).active
+    sheet = load_workbook(io.BytesIO(response.getvalue())).active
     names = [row[1] for row in sheet.iter_rows(min_row=2)]
     guarded = [cell for cell in names if cell.value == HOSTILE_VALUES["name"]]
     assert guarded and guarded[0].quotePrefix and guarded[0].data_type == "s"

@@ -89,6 +89,26 @@ def test_search_finds_by_name_id_number_or_student_number(client, filer_1012, st
         assert page.paginator.count == 1
 
 
+def test_search_finds_a_record_by_the_last_digits_of_its_id_number(client, filer_1012, stored):
+    client.force_login(filer_1012)
+    target = stored[7]["证件号码"]
+    page = search(client, q=target[-6:]).context["page"]
+    assert target in [record.id_number for record in page.object_list]
+    assert all(target[-6:] in record.id_number for record in page.object_list)
+
+
+def test_search_finds_a_record_by_part_of_its_student_number(client, filer_1012, stored):
+    client.force_login(filer_1012)
+    target = stored[7]["学号"]
+    page = search(client, q=target[2:-1]).context["page"]
+    assert target in [record.student_number for record in page.object_list]
+
+
+def test_search_by_fewer_than_four_digits_matches_only_whole_numbers(client, filer_1012, stored):
+    client.force_login(filer_1012)
+    assert search(client, q=stored[7]["学号"][-3:]).context["page"].paginator.count == 0
+
+
 def test_search_by_id_number_accepts_lower_case_x(client, filer_1012, registry, year):
     from enrollment.demo import make_id_number
 

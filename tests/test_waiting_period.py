@@ -227,7 +227,7 @@ def test_activation_list_filters_waiting_students_and_shows_their_result(filer, 
 
 
 def test_activation_export_carries_the_waiting_period_result(filer, waiting, year):
-    content = filer.get(reverse("desk:activation_export"), {"status": "waiting"}).content
+    content = filer.get(reverse("desk:activation_export"), {"status": "waiting"}).getvalue()
     header, row = load_workbook(io.BytesIO(content)).active.iter_rows(values_only=True)
     line = dict(zip(header, row, strict=True))
     assert line["待遇等待期核验结果"] == f"有待遇等待期，至 {year}-12-09"
