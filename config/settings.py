@@ -270,9 +270,24 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 20000  # batch delete posts one field per select
 
 # Celery. Without REDIS_URL the broker is a folder on disk, so `make run` needs no server.
 REDIS_URL = env_str("REDIS_URL", default="")
+# Publishing must never hold a web worker: a stopped or frozen broker answers within
+# BROKER_TIMEOUT_SECONDS, enqueue logs the failure and the sweepers queue the work later.
+BROKER_TIMEOUT_SECONDS = 1.0
+# The longest task (a 50,000-row roster check or commit; a batch runs in chunks of a few
+# seconds) fits well within this; a task unacknowledged this long is delivered again.
+BROKER_VISIBILITY_TIMEOUT_SECONDS = 30 * 60
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {
+        "visibility_timeout": BROKER_VISIBILITY_TIMEOUT_SECONDS,
+        "socket_connect_timeout": BROKER_TIMEOUT_SECONDS,
+        "socket_timeout": BROKER_TIMEOUT_SECONDS,
+        # Publishing: one quick retry, then enqueue gives up (config.queueing).
+        "max_retries": 1,
+        "interval_start": 0,
+        "interval_step": 0.2,
+        "interval_max": 0.2,
+    }
 else:
     _broker_dir = VAR_DIR / "broker"
     CELERY_BROKER_URL = "filesystem://"
@@ -284,6 +299,13 @@ else:
     }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_TIMEOUT = BROKER_TIMEOUT_SECONDS
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
 
 # Queues, one per kind of work, so that a 50,000-student batch or a slow file never holds up a
 # student's account. Tasks go to their queue by name (config.queueing.route_task); the
@@ -314,6 +336,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = env_str(
 )
 # Keep a worker's database connection across tasks: Celery otherwise reconnects per task,
 # which measured at half the cost of creating an account (bench/bench_confirmations.py).
+# A connection the database dropped is found before the next task and replaced
+# (config.celery's task_prerun), so an outage costs one task, not a thousand.
 CELERY_DB_REUSE_MAX = 1000
 CELERY_BEAT_SCHEDULE = {
     # Never lose a confirmation: applications still pending after a few minutes are queued
