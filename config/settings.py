@@ -276,18 +276,22 @@ BROKER_TIMEOUT_SECONDS = 1.0
 # The longest task (a 50,000-row roster check or commit; a batch runs in chunks of a few
 # seconds) fits well within this; a task unacknowledged this long is delivered again.
 BROKER_VISIBILITY_TIMEOUT_SECONDS = 30 * 60
+# Publishing: one quick retry, then enqueue gives up (config.queueing).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
+REDIS_TRANSPORT_OPTIONS = {
+    "visibility_timeout": BROKER_VISIBILITY_TIMEOUT_SECONDS,
+    "socket_connect_timeout": BROKER_TIMEOUT_SECONDS,
+    "socket_timeout": BROKER_TIMEOUT_SECONDS,
+    **CELERY_TASK_PUBLISH_RETRY_POLICY,  # connecting, too
+}
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {
-        "visibility_timeout": BROKER_VISIBILITY_TIMEOUT_SECONDS,
-        "socket_connect_timeout": BROKER_TIMEOUT_SECONDS,
-        "socket_timeout": BROKER_TIMEOUT_SECONDS,
-        # Publishing: one quick retry, then enqueue gives up (config.queueing).
-        "max_retries": 1,
-        "interval_start": 0,
-        "interval_step": 0.2,
-        "interval_max": 0.2,
-    }
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict = dict(REDIS_TRANSPORT_OPTIONS)
 else:
     _broker_dir = VAR_DIR / "broker"
     CELERY_BROKER_URL = "filesystem://"
@@ -300,12 +304,6 @@ else:
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = BROKER_TIMEOUT_SECONDS
-CELERY_TASK_PUBLISH_RETRY_POLICY = {
-    "max_retries": 1,
-    "interval_start": 0,
-    "interval_step": 0.2,
-    "interval_max": 0.2,
-}
 
 # Queues, one per kind of work, so that a 50,000-student batch or a slow file never holds up a
 # student's account. Tasks go to their queue by name (config.queueing.route_task); the
