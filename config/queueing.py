@@ -43,7 +43,9 @@ def enqueue(task_name: str, *args: object, bulk: bool = False) -> bool:
         _task(task_name).apply_async(args, **options)
     except BROKER_ERRORS as exc:
         # Ids only, never a name or an ID number; the sweeper has what it needs in the database.
-        logger.warning("could not queue %s (left to the sweeper): %s", task_name, type(exc).__name__)
+        logger.warning(
+            "could not queue %s (left to the sweeper): %s", task_name, type(exc).__name__
+        )
         return False
     return True
 

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('confirmations', '0011_waiting_state_and_failure_kinds'),
+        ("confirmations", "0011_waiting_state_and_failure_kinds"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='application',
-            name='claimed_at',
-            field=models.DateTimeField(blank=True, null=True, verbose_name='最近开始处理时间'),
+            model_name="application",
+            name="claimed_at",
+            field=models.DateTimeField(blank=True, null=True, verbose_name="最近开始处理时间"),
         ),
     ]
