@@ -377,6 +377,9 @@ CELERY_BEAT_SCHEDULE |= {
     }
     for queue in QUEUES
 }
+# A batch confirms this many students per task (one transaction), then queues the rest: a few
+# seconds of work, so the heartbeat runs between chunks and a killed worker loses one chunk.
+BATCH_CHUNK_SIZE = env_int("BATCH_CHUNK_SIZE", default=200)
 # /readyz: a roster file waits at most this long for its check to start (accounts and batches
 # are held to the policy year's promised minutes); the broker is asked at most every few seconds.
 FILE_CHECK_PROMISE_MINUTES = 10

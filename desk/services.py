@@ -11,6 +11,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -115,7 +116,6 @@ def batch_confirmation_create(
     return batch
 
 
-BATCH_CHUNK = 200  # students a task confirms, in one transaction: a few seconds of work
 # A batch whose progress is older than this has lost its worker (the chunk takes seconds) or its
 # message (the broker was down when it was queued); the sweeper queues it again.
 BATCH_LEASE = dt.timedelta(minutes=3)
@@ -143,7 +143,7 @@ def batch_confirmation_run(*, batch_id: uuid.UUID | str) -> bool:
         if batch is None:
             return False  # done, unknown, or another worker is running its chunk now
         start = batch.processed
-        chunk = batch.record_ids[start : start + BATCH_CHUNK]
+        chunk = batch.record_ids[start : start + settings.BATCH_CHUNK_SIZE]
         records = {
             record.pk: record
             for record in StudentRecord.objects.filter(pk__in=chunk).select_related("school")

@@ -121,9 +121,9 @@ def test_enqueue_reports_a_publish_the_broker_refused(monkeypatch):
 
 
 @pytest.fixture
-def batch_of_three(filer_1012, stored_1012, policy_year, monkeypatch):
+def batch_of_three(filer_1012, stored_1012, policy_year, monkeypatch, settings):
     monkeypatch.setattr("desk.services.enqueue_on_commit", lambda *a, **k: None)
-    monkeypatch.setattr(staff, "BATCH_CHUNK", 2)
+    settings.BATCH_CHUNK_SIZE = 2
     ids = list(StudentRecord.objects.order_by("pk").values_list("pk", flat=True)[:3])
     return staff.batch_confirmation_create(
         user=filer_1012, policy_year=policy_year, record_ids=ids, attested=True, source="test"
