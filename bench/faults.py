@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_import import ensure_postgres_database, setup_django  # noqa: E402
+from bench_import import ensure_postgres_database, setup_django
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/portal_faults_bench"
@@ -70,8 +70,10 @@ class Redis:
         if server is None:
             raise SystemExit("redis-server is not installed")
         self.process = subprocess.Popen(
-            [server, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-            + ["--appendonly", "no"],  # noqa: RUF005
+            [
+                *(server, "--port", str(self.port), "--bind", "127.0.0.1"),
+                *("--save", "", "--appendonly", "no"),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -187,8 +189,10 @@ class Bench:
 
         queues = ",".join(self.prefix + queue for queue in settings.QUEUES)
         self.worker = Process(
-            ["worker", f"--pool={self.args.pool}", "--concurrency=2", "-Q", queues]
-            + ["--without-mingle", "--without-gossip", "--loglevel=INFO"],  # noqa: RUF005
+            [
+                *("worker", f"--pool={self.args.pool}", "--concurrency=2", "-Q", queues),
+                *("--without-mingle", "--without-gossip", "--loglevel=INFO"),
+            ],
             self.env,
         )
 
