@@ -391,12 +391,15 @@ def waiting_accounts_queue_due(*, today: dt.date | None = None, limit: int = 500
         .order_by("account_on")
         .values_list("pk", flat=True)[:limit]
     )
-    if due:
-        Application.objects.filter(pk__in=due).update(last_queued_at=timezone.now())
-        for pk in due:
-            enqueue(CREATE_ACCOUNT, pk, bulk=True)
-        logger.info("queued %s accounts whose waiting period has ended", len(due))
-    return len(due)
+    queued = []
+    for pk in due:
+        if not enqueue(CREATE_ACCOUNT, pk, bulk=True):
+            break  # the broker is down: the next run (a quarter of an hour) tries again
+        queued.append(pk)
+    if queued:
+        Application.objects.filter(pk__in=queued).update(last_queued_at=timezone.now())
+        logger.info("queued %s accounts whose waiting period has ended", len(queued))
+    return len(queued)
 
 
 def account_fail_technically(*, application_id: int) -> None:

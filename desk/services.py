@@ -486,10 +486,13 @@ def id_lists_requeue_stale(*, older_than: dt.timedelta) -> int:
             last_queued_at__lt=cutoff,
         ).values_list("pk", flat=True)[:200]
     )
+    requeued = 0
     for pk in stale:
+        if not enqueue(READ_ID_LIST, str(pk)):
+            break  # the broker is down: the next sweep tries again
         IdListUpload.objects.filter(pk=pk).update(last_queued_at=timezone.now())
-        enqueue(READ_ID_LIST, str(pk))
-    return len(stale)
+        requeued += 1
+    return requeued
 
 
 # --- retry and reminders ----------------------------------------------------------------------

@@ -206,12 +206,15 @@ def uploads_requeue_stale(*, older_than: dt.timedelta) -> int:
             state__in=[State.QUEUED, State.CHECKING, State.COMMITTING], last_queued_at__lt=cutoff
         ).values_list("pk", "state")[:200]
     )
+    requeued = 0
     for pk, state in stale:
+        if not enqueue(COMMIT_UPLOAD if state == State.COMMITTING else CHECK_UPLOAD, str(pk)):
+            break  # the broker is down: the next sweep tries again (each try costs seconds)
         RosterUpload.objects.filter(pk=pk).update(last_queued_at=timezone.now())
-        enqueue(COMMIT_UPLOAD if state == State.COMMITTING else CHECK_UPLOAD, str(pk))
-    if stale:
-        logger.warning("re-queued %s roster uploads", len(stale))
-    return len(stale)
+        requeued += 1
+    if requeued:
+        logger.warning("re-queued %s roster uploads", requeued)
+    return requeued
 
 
 # Every field of RosterUpload that holds an uploaded file's bytes, with its empty value: the

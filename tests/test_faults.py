@@ -256,3 +256,23 @@ def test_sweeper_queues_nothing_while_the_broker_does_not_answer(two_pending, mo
 def test_a_worker_claims_an_application_before_creating_its_account(two_pending):
     services.account_create(application_id=two_pending[0].pk)
     assert Application.objects.get(pk=two_pending[0].pk).claimed_at is not None
+
+
+def test_a_sweeper_stops_at_the_first_publish_the_broker_refuses(two_pending, monkeypatch):
+    # Each refused publish costs its timeouts: a thousand of them would hold the sweep for an
+    # hour. The rest keep their old stamp, so the next sweep finds them again.
+    calls = []
+
+    def refused(*args, **kwargs):
+        calls.append(args)
+        return False
+
+    monkeypatch.setattr("confirmations.services.enqueue", refused)
+    assert sweep() == 0
+    assert len(calls) == 1
+    assert (
+        Application.objects.filter(
+            last_queued_at__gt=timezone.now() - dt.timedelta(minutes=1)
+        ).count()
+        == 0
+    )
