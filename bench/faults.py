@@ -446,6 +446,7 @@ def main(argv: list[str] | None = None) -> int:
     redis = Redis()
     redis.start()
     prefix = f"bench-faults-{uuid.uuid4().hex[:8]}-"
+    os.environ.setdefault("SECRET_KEY", "bench-faults-" + uuid.uuid4().hex + uuid.uuid4().hex)
     os.environ.update(
         REDIS_URL=redis.url,
         CELERY_QUEUE_PREFIX=prefix,
