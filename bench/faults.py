@@ -428,6 +428,10 @@ def connection_reuse(rounds: int = 2000) -> tuple[float, float]:
     return fresh, reused
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", "--students", type=int, default=2000)
@@ -444,7 +448,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown faults: {', '.join(sorted(unknown))}")
 
     redis = Redis()
-    redis.start()
     prefix = f"bench-faults-{uuid.uuid4().hex[:8]}-"
     os.environ.setdefault("SECRET_KEY", "bench-faults-" + uuid.uuid4().hex + uuid.uuid4().hex)
     os.environ.update(
@@ -459,9 +462,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     ensure_postgres_database(args.database_url)
     setup_django(args.database_url, debug=False)
+    from django.core.management import call_command
 
+    call_command("collectstatic", interactive=False, verbosity=0)  # the pages, as in production
+
+    redis.start()
     bench = Bench(args, redis, prefix)
     outcomes = []
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)  # the finally below stops what was started
     try:
         fresh, reused = connection_reuse()
         print(f"connection per task: {fresh:.0f} µs; reused with a check: {reused:.0f} µs")
