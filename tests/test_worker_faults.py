@@ -147,6 +147,31 @@ def test_a_batch_whose_worker_was_killed_confirms_every_student_once_after_a_res
     assert InsuranceAccount.objects.count() == Application.objects.filter(state="created").count()
 
 
+def test_the_heartbeat_runs_between_a_long_batchs_chunks(
+    many_1012, filer_1012, policy_year, queue_prefix
+):
+    from health.models import Heartbeat
+
+    worker = Worker(queue_prefix, "batches", env={"BATCH_CHUNK_SIZE": "5"})
+    try:
+        batch = staff.batch_confirmation_create(
+            user=filer_1012,
+            policy_year=policy_year,
+            record_ids=many_1012,
+            attested=True,
+            source="readyz",
+        )
+        wait_for(lambda: BatchConfirmation.objects.get(pk=batch.pk).processed >= 5, every=0.05)
+        celery_app.tasks["health.tasks.heartbeat"].apply_async(("batches",))
+        beat = wait_for(Heartbeat.objects.exists, every=0.05)
+        done = wait_for(lambda: BatchConfirmation.objects.get(pk=batch.pk).state == "done")
+    finally:
+        output = worker.stop()
+    batch.refresh_from_db()
+    assert beat and done, output
+    assert Heartbeat.objects.get().beat_at < batch.finished_at  # not behind the whole batch
+
+
 # --- the database drops the worker's connections ---------------------------------------------
 
 
