@@ -19,6 +19,8 @@ Faults:
              start Redis again (empty: what was never queued is not there)
     frozen   SIGSTOP Redis; students confirm; SIGCONT
 
+    none     no fault: the batch of N alone (the baseline for the times above)
+
 Per fault: submitted, applications, accounts created (or waiting-period accounts due later),
 duplicated (a second application or account for one person), lost (submitted, not settled),
 error pages (HTTP 500 or an exception), the slowest submit, and the time from the fault to the
@@ -49,6 +51,7 @@ from bench_import import ensure_postgres_database, setup_django
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/portal_faults_bench"
 FAULTS = ("kill", "dbcut", "broker", "frozen")
+BASELINE = "none"  # the same batch with no fault, to read the recovery times against
 
 
 def free_port() -> int:
@@ -281,6 +284,17 @@ class Bench:
 
     # the faults
 
+    def none(self) -> Outcome:
+        fixture = self.fresh_school()
+        self.start_beat()
+        self.start_worker()
+        started = time.monotonic()
+        self.batch(fixture)
+        outcome = Outcome(
+            "no fault (baseline): the batch, queue to last account", self.args.students
+        )
+        return self.settle(outcome, fixture, started)
+
     def kill(self) -> Outcome:
         fixture = self.fresh_school()
         self.start_beat()
@@ -438,12 +452,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--web-students", type=int, default=100, help="confirming while down")
     parser.add_argument("--frozen-students", type=int, default=20, help="confirming while frozen")
     parser.add_argument("--pool", default="solo", choices=["solo", "prefork"])
-    parser.add_argument("--only", default=",".join(FAULTS), help="comma-separated faults")
+    parser.add_argument(
+        "--only", default=",".join(FAULTS), help=f"comma-separated: {', '.join(FAULTS)}, none"
+    )
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait per fault")
     args = parser.parse_args(argv)
     faults = [name for name in args.only.split(",") if name]
-    unknown = set(faults) - set(FAULTS)
+    unknown = set(faults) - {*FAULTS, BASELINE}
     if unknown:
         parser.error(f"unknown faults: {', '.join(sorted(unknown))}")
 
