@@ -18,7 +18,6 @@ Faults:
     broker   stop Redis; students confirm through the student pages (Django's test client);
              start Redis again (empty: what was never queued is not there)
     frozen   SIGSTOP Redis; students confirm; SIGCONT
-
     none     no fault: the batch of N alone (the baseline for the times above)
 
 Per fault: submitted, applications, accounts created (or waiting-period accounts due later),
