@@ -18,6 +18,7 @@ from django.db import OperationalError
 from django.urls import reverse
 from django.utils import timezone
 
+from config.celery import app as celery_app
 from confirmations import services
 from confirmations.models import Application, BatchConfirmation
 from desk import services as staff
@@ -82,7 +83,8 @@ def frozen_broker() -> tuple[socket.socket, int]:
 
 def test_publishing_to_a_frozen_broker_gives_up_within_a_few_seconds(settings):
     listener, port = frozen_broker()
-    app = Celery("frozen", broker=f"redis://127.0.0.1:{port}/0")
+    # Not the current app: the project's tasks must not follow it to the frozen port.
+    app = Celery("frozen", broker=f"redis://127.0.0.1:{port}/0", set_as_current=False)
     app.conf.update(
         broker_transport_options=settings.REDIS_TRANSPORT_OPTIONS,
         broker_connection_timeout=settings.CELERY_BROKER_CONNECTION_TIMEOUT,
@@ -196,7 +198,12 @@ def test_a_batch_chunk_that_lost_its_database_is_retried(batch_of_three, monkeyp
 
     monkeypatch.setattr(services, "application_submit", fails_once)
     monkeypatch.setattr("desk.tasks.DATABASE_RETRIES", 5)
-    run_batch_confirmation.apply(args=(str(batch_of_three.pk),))
+    # Eager: apply() runs the retry at once (its countdown aside) when errors do not propagate.
+    celery_app.conf.task_eager_propagates = False
+    try:
+        run_batch_confirmation.apply(args=(str(batch_of_three.pk),))
+    finally:
+        celery_app.conf.task_eager_propagates = True
     batch_of_three.refresh_from_db()
     assert batch_of_three.state == "done"
     assert Application.objects.count() == 3
