@@ -70,6 +70,8 @@ def waiting_messages(queue: str) -> int | None:
     when the broker does not answer. A sweeper re-queues work never picked up only when its
     queue is empty: a backlog is waiting work, not lost work.
     """
+    if app.conf.task_always_eager:
+        return 0  # tasks run where they are queued: nothing ever waits in a broker
     url = settings.CELERY_BROKER_URL
     if not url.startswith(("redis://", "rediss://")):
         return 0  # the development folder broker: nothing to double-count worth asking about

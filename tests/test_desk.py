@@ -528,6 +528,7 @@ def test_batch_whose_task_was_lost_is_queued_again(
     from desk import services as staff
 
     monkeypatch.setattr("desk.services.enqueue_on_commit", lambda *a, **k: None)
+    monkeypatch.setattr("desk.services.waiting_messages", lambda queue: 0)  # nothing waits
     ids = list(StudentRecord.objects.values_list("pk", flat=True)[:2])
     batch = staff.batch_confirmation_create(
         user=filer_1012, policy_year=policy_year, record_ids=ids, attested=True, source="test"

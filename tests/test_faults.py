@@ -168,7 +168,8 @@ def test_a_chunk_cut_short_stores_nothing_and_is_resumed_where_it_stopped(
     assert Application.objects.count() == 3
 
 
-def test_sweeper_resumes_a_running_batch_whose_worker_died(batch_of_three):
+def test_sweeper_resumes_a_running_batch_whose_worker_died(batch_of_three, monkeypatch):
+    monkeypatch.setattr("desk.services.waiting_messages", lambda queue: 0)
     staff.batch_confirmation_run(batch_id=batch_of_three.pk)  # the first chunk, then the kill
     BatchConfirmation.objects.update(last_queued_at=timezone.now() - dt.timedelta(minutes=4))
     assert staff.batches_requeue_stale() == 1
@@ -238,7 +239,10 @@ def test_sweeper_leaves_unclaimed_applications_while_their_queue_has_a_backlog(
     assert set(Application.objects.values_list("state", flat=True)) == {"pending"}
 
 
-def test_sweeper_queues_unclaimed_applications_again_once_their_queue_is_empty(two_pending):
+def test_sweeper_queues_unclaimed_applications_again_once_their_queue_is_empty(
+    two_pending, monkeypatch
+):
+    monkeypatch.setattr("confirmations.services.waiting_messages", lambda queue: 0)
     assert sweep() == 2
     assert set(Application.objects.values_list("state", flat=True)) == {"created"}
 
@@ -266,6 +270,7 @@ def test_a_worker_claims_an_application_before_creating_its_account(two_pending)
 
 
 def test_a_sweeper_stops_at_the_first_publish_the_broker_refuses(two_pending, monkeypatch):
+    monkeypatch.setattr("confirmations.services.waiting_messages", lambda queue: 0)
     # Each refused publish costs its timeouts: a thousand of them would hold the sweep for an
     # hour. The rest keep their old stamp, so the next sweep finds them again.
     calls = []
