@@ -371,7 +371,8 @@ def submit(
     if profiler:
         profiler.enable()
     started = time.perf_counter()
-    staff.batch_confirmation_run(batch_id=batch.pk)
+    while staff.batch_confirmation_run(batch_id=batch.pk):  # chunk after chunk
+        pass
     seconds = time.perf_counter() - started
     if profiler:
         profiler.disable()

@@ -7,14 +7,19 @@ what happens when the broker is down) is decided in one place.
 
 from __future__ import annotations
 
+import logging
 import threading
 
+import kombu.exceptions
+import redis
 from celery import Task
 from celery.exceptions import NotRegistered
 from django.conf import settings
 from django.db import transaction
 
 from config.celery import app
+
+logger = logging.getLogger(__name__)
 
 HEARTBEAT = "health.tasks.heartbeat"
 # Within a queue, Redis serves a lower number first.
@@ -27,10 +32,27 @@ BULK_PRIORITY = 9  # thousands at once (a batch's accounts) never hold up one st
 _IMPORTING = threading.Lock()
 
 
-def enqueue(task_name: str, *args: object, bulk: bool = False) -> None:
-    """Publish `task_name(*args)` now; `bulk` work waits behind the rest of its queue."""
+# What a stopped, frozen or unreachable broker raises while publishing.
+BROKER_ERRORS = (kombu.exceptions.OperationalError, redis.RedisError, OSError)
+
+
+def enqueue(task_name: str, *args: object, bulk: bool = False) -> bool:
+    """Publish `task_name(*args)` now; `bulk` work waits behind the rest of its queue.
+
+    False when the broker could not take it: the work is stored and its sweeper queues it
+    again once the broker answers, so the caller carries on (no 500 after the data is saved).
+    Publishing gives up within a second or two (settings.BROKER_TIMEOUT_SECONDS).
+    """
     options = {"priority": BULK_PRIORITY} if bulk else {}
-    _task(task_name).apply_async(args, **options)
+    try:
+        _task(task_name).apply_async(args, **options)
+    except BROKER_ERRORS as exc:
+        # Ids only, never a name or an ID number; the sweeper has what it needs in the database.
+        logger.warning(
+            "could not queue %s (left to the sweeper): %s", task_name, type(exc).__name__
+        )
+        return False
+    return True
 
 
 def _task(name: str) -> Task:
@@ -47,6 +69,35 @@ def _task(name: str) -> Task:
 def enqueue_on_commit(task_name: str, *args: object, bulk: bool = False) -> None:
     """Publish `task_name(*args)` once the current transaction has committed."""
     transaction.on_commit(lambda: enqueue(task_name, *args, bulk=bulk))
+
+
+def waiting_messages(queue: str) -> int | None:
+    """How many messages wait in one of settings.QUEUES (not those a worker holds), or None
+    when the broker does not answer. A sweeper re-queues work never picked up only when its
+    queue is empty: a backlog is waiting work, not lost work.
+    """
+    if app.conf.task_always_eager:
+        return 0  # tasks run where they are queued: nothing ever waits in a broker
+    url = settings.CELERY_BROKER_URL
+    if not url.startswith(("redis://", "rediss://")):
+        return 0  # the development folder broker: nothing to double-count worth asking about
+    name = queue_name(queue)
+    # Kombu keeps one Redis list per priority step: `name` (0) and name + "\x06\x16" + step.
+    keys = [name, *(f"{name}\x06\x16{step}" for step in (3, 6, 9))]
+    client = redis.Redis.from_url(
+        url,
+        socket_connect_timeout=settings.BROKER_TIMEOUT_SECONDS,
+        socket_timeout=settings.BROKER_TIMEOUT_SECONDS,
+    )
+    try:
+        pipe = client.pipeline(transaction=False)
+        for key in keys:
+            pipe.llen(key)
+        return sum(pipe.execute())
+    except redis.RedisError:
+        return None
+    finally:
+        client.close()
 
 
 def queue_name(queue: str) -> str:

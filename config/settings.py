@@ -275,9 +275,28 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 20000  # batch delete posts one field per select
 
 # Celery. Without REDIS_URL the broker is a folder on disk, so `make run` needs no server.
 REDIS_URL = env_str("REDIS_URL", default="")
+# Publishing must never hold a web worker: a stopped or frozen broker answers within
+# BROKER_TIMEOUT_SECONDS, enqueue logs the failure and the sweepers queue the work later.
+BROKER_TIMEOUT_SECONDS = 1.0
+# The longest task (a 50,000-row roster check or commit; a batch runs in chunks of a few
+# seconds) fits well within this; a task unacknowledged this long is delivered again.
+BROKER_VISIBILITY_TIMEOUT_SECONDS = 30 * 60
+# Publishing: one quick retry, then enqueue gives up (config.queueing).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
+REDIS_TRANSPORT_OPTIONS = {
+    "visibility_timeout": BROKER_VISIBILITY_TIMEOUT_SECONDS,
+    "socket_connect_timeout": BROKER_TIMEOUT_SECONDS,
+    "socket_timeout": BROKER_TIMEOUT_SECONDS,
+    **CELERY_TASK_PUBLISH_RETRY_POLICY,  # connecting, too
+}
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict = dict(REDIS_TRANSPORT_OPTIONS)
 else:
     _broker_dir = VAR_DIR / "broker"
     CELERY_BROKER_URL = "filesystem://"
@@ -287,23 +306,29 @@ else:
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
     }
-# Sessions: in Redis when there is one (the production stack), in the database otherwise. The
-# student flow read and wrote its session row on nearly every request — 27 of its 57 queries
-# (bench/RESULTS.md, issue 14). A session lives in Redis until it expires (the cache timeout
-# is the session's own age); Redis must not evict keys (`maxmemory-policy noeviction`, its
-# default), as the broker's queues need anyway. Keys carry the deployment's queue prefix, so
-# that two deployments sharing a Redis database never share sessions.
+# Sessions: read from Redis when there is one (the production stack), always written to the
+# database too (`cached_db`); in the database alone otherwise. The student flow read its
+# session row on nearly every request (bench/RESULTS.md, issue 14). Redis is also the broker:
+# when it is down or frozen, the session cache fails soft within its timeouts
+# (config/redis_cache.py) and the database answers, so an outage ends nobody's session
+# (issue 11). Keys carry the deployment's queue prefix, so that two deployments sharing a
+# Redis database never share sessions.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 if REDIS_URL:
     CACHES["sessions"] = {
         "BACKEND": "config.redis_cache.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "sessions:" + env_str("CELERY_QUEUE_PREFIX", default=""),
+        "OPTIONS": {
+            "socket_connect_timeout": BROKER_TIMEOUT_SECONDS,
+            "socket_timeout": BROKER_TIMEOUT_SECONDS,
+        },
     }
-    SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
     SESSION_CACHE_ALIAS = "sessions"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_TIMEOUT = BROKER_TIMEOUT_SECONDS
 
 # Queues, one per kind of work, so that a 50,000-student batch or a slow file never holds up a
 # student's account. Tasks go to their queue by name (config.queueing.route_task); the
@@ -334,6 +359,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = env_str(
 )
 # Keep a worker's database connection across tasks: Celery otherwise reconnects per task,
 # which measured at half the cost of creating an account (bench/bench_confirmations.py).
+# A connection the database dropped is found before the next task and replaced
+# (config.celery's task_prerun), so an outage costs one task, not a thousand.
 CELERY_DB_REUSE_MAX = 1000
 CELERY_BEAT_SCHEDULE = {
     # Never lose a confirmation: applications still pending after a few minutes are queued
@@ -375,6 +402,9 @@ CELERY_BEAT_SCHEDULE |= {
     }
     for queue in QUEUES
 }
+# A batch confirms this many students per task (one transaction), then queues the rest: a few
+# seconds of work, so the heartbeat runs between chunks and a killed worker loses one chunk.
+BATCH_CHUNK_SIZE = env_int("BATCH_CHUNK_SIZE", default=200)
 # /readyz: a roster file waits at most this long for its check to start (accounts and batches
 # are held to the policy year's promised minutes); the broker is asked at most every few seconds.
 FILE_CHECK_PROMISE_MINUTES = 10

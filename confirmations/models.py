@@ -455,6 +455,9 @@ class Application(models.Model):
     converted_from = models.CharField("原参保身份", max_length=30, blank=True)
     submitted_at = models.DateTimeField("提交时间", default=timezone.now)
     last_queued_at = models.DateTimeField("最近排队时间", default=timezone.now)
+    # When a worker last started on it: claimed after it was queued and still pending a while
+    # later means that worker died; never claimed means its message waits or was lost.
+    claimed_at = models.DateTimeField("最近开始处理时间", null=True, blank=True)
     attempts = models.PositiveSmallIntegerField("处理次数", default=0)
     processed_at = models.DateTimeField("处理完成时间", null=True, blank=True)
     benefit_start = models.DateField("待遇开始", null=True, blank=True)

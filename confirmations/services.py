@@ -12,11 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 from PIL import Image, ImageChops, UnidentifiedImageError
 
 from audit.services import Action, audit_record
-from config.queueing import enqueue, enqueue_on_commit
+from config.queueing import enqueue, enqueue_on_commit, waiting_messages
 from confirmations import benefits, estimator, failures
 from confirmations.gateway import AccountOutcome, account_gateway
 from confirmations.models import (
@@ -304,6 +305,10 @@ def account_create(*, application_id: int, today: dt.date | None = None) -> Appl
     GatewayUnavailable for technical failures so that the task retries.
     """
     today = today or timezone.localdate()
+    # The claim, committed before the work: the sweeper tells a dead worker from a lost message.
+    Application.objects.filter(pk=application_id, state=Application.State.PENDING).update(
+        claimed_at=timezone.now()
+    )
     with transaction.atomic():
         application = (
             Application.objects.select_for_update(of=("self",))
@@ -386,12 +391,15 @@ def waiting_accounts_queue_due(*, today: dt.date | None = None, limit: int = 500
         .order_by("account_on")
         .values_list("pk", flat=True)[:limit]
     )
-    if due:
-        Application.objects.filter(pk__in=due).update(last_queued_at=timezone.now())
-        for pk in due:
-            enqueue(CREATE_ACCOUNT, pk, bulk=True)
-        logger.info("queued %s accounts whose waiting period has ended", len(due))
-    return len(due)
+    queued = []
+    for pk in due:
+        if not enqueue(CREATE_ACCOUNT, pk, bulk=True):
+            break  # the broker is down: the next run (a quarter of an hour) tries again
+        queued.append(pk)
+    if queued:
+        Application.objects.filter(pk__in=queued).update(last_queued_at=timezone.now())
+        logger.info("queued %s accounts whose waiting period has ended", len(queued))
+    return len(queued)
 
 
 def account_fail_technically(*, application_id: int) -> None:
@@ -405,19 +413,35 @@ def account_fail_technically(*, application_id: int) -> None:
 
 
 def applications_requeue_stale(*, older_than: dt.timedelta) -> int:
-    """Queue again every application still pending after `older_than` (lost task, dead worker)."""
+    """Queue again pending applications whose work was lost, queued `older_than` ago:
+
+    - claimed by a worker that has not finished them since (it died, or lost its database);
+    - never claimed, while the accounts queue holds nothing: their message was lost (a
+      broker outage when they were queued). While messages wait, unclaimed work is waiting
+      work, and queueing it again would only double the backlog.
+    """
+    waiting = waiting_messages("accounts")
+    if waiting is None:
+        return 0  # the broker does not answer: nothing can be queued now
     cutoff = timezone.now() - older_than
+    claimed_and_dropped = Q(claimed_at__gte=F("last_queued_at"), claimed_at__lt=cutoff)
+    lost = claimed_and_dropped
+    if waiting == 0:
+        lost |= Q(claimed_at__isnull=True) | Q(claimed_at__lt=F("last_queued_at"))
     stale = list(
         Application.objects.filter(
-            state=Application.State.PENDING, last_queued_at__lt=cutoff
+            lost, state=Application.State.PENDING, last_queued_at__lt=cutoff
         ).values_list("pk", flat=True)[:1000]
     )
-    if stale:
-        Application.objects.filter(pk__in=stale).update(last_queued_at=timezone.now())
-        for pk in stale:
-            enqueue(CREATE_ACCOUNT, pk)
-        logger.warning("re-queued %s pending applications", len(stale))
-    return len(stale)
+    requeued = []
+    for pk in stale:
+        if not enqueue(CREATE_ACCOUNT, pk):
+            break  # the broker went away: the next sweep tries again
+        requeued.append(pk)
+    if requeued:
+        Application.objects.filter(pk__in=requeued).update(last_queued_at=timezone.now())
+        logger.warning("re-queued %s pending applications", len(requeued))
+    return len(requeued)
 
 
 @transaction.atomic

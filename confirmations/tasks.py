@@ -3,9 +3,12 @@
 import datetime as dt
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
+from django.utils import timezone
 
 from confirmations import services
 from confirmations.gateway import GatewayUnavailable
+from confirmations.models import Application
 
 MAX_RETRIES = 5
 
@@ -18,7 +21,16 @@ def create_account(self, application_id: int) -> None:
         if self.request.retries >= MAX_RETRIES:
             services.account_fail_technically(application_id=application_id)
             return
-        raise self.retry(exc=exc, countdown=30 * 2**self.request.retries) from exc
+        countdown = 30 * 2**self.request.retries
+        # Queued again for then: the sweeper leaves it alone until it is due.
+        Application.objects.filter(pk=application_id).update(
+            last_queued_at=timezone.now() + dt.timedelta(seconds=countdown)
+        )
+        raise self.retry(exc=exc, countdown=countdown) from exc
+    except (OperationalError, InterfaceError) as exc:
+        # The database went away mid-task: again shortly, on a fresh connection (config.celery);
+        # past the retries the sweeper finds the claimed application and queues it again.
+        raise self.retry(exc=exc, countdown=2**self.request.retries, max_retries=3) from exc
 
 
 @shared_task

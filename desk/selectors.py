@@ -359,11 +359,12 @@ def late_applications(records: QuerySet[StudentRecord], *, now=None) -> QuerySet
     overdue = Q(pk__in=[])
     for year in PolicyYear.objects.all():
         cutoff = now - dt.timedelta(minutes=year.promised_minutes)
-        overdue |= Q(policy_year=year, submitted_at__lt=cutoff)
+        # From when it was last queued: a retried application is late for the retry's promise.
+        overdue |= Q(policy_year=year, last_queued_at__lt=cutoff)
     return (
         applications_in_scope(records)
         .filter(overdue, state=Application.State.PENDING)
-        .order_by("submitted_at")
+        .order_by("last_queued_at")
     )
 
 

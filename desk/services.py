@@ -11,12 +11,13 @@ import logging
 import uuid
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from audit.services import Action, audit_record
-from config.queueing import enqueue, enqueue_on_commit
+from config.queueing import enqueue, enqueue_on_commit, waiting_messages
 from confirmations import services
 from confirmations.models import Application, BatchConfirmation, PolicyYear, Reminder
 from confirmations.sms import sms_sender
@@ -39,7 +40,6 @@ from schools.models import School, User
 logger = logging.getLogger(__name__)
 REMINDER_INTERVAL = dt.timedelta(hours=24)
 RESULT_LIST_LIMIT = 1000
-PROGRESS_EVERY = 50
 RUN_BATCH = "desk.tasks.run_batch_confirmation"
 SEND_REMINDERS = "desk.tasks.send_reminders"
 READ_ID_LIST = "desk.tasks.read_id_list"
@@ -116,46 +116,81 @@ def batch_confirmation_create(
     return batch
 
 
-def batch_confirmation_run(*, batch_id: uuid.UUID | str) -> None:
-    """Confirm each record of a batch through the student's pipeline. Safe to run twice."""
-    claimed = BatchConfirmation.objects.filter(
-        pk=batch_id, state__in=[BatchConfirmation.State.QUEUED, BatchConfirmation.State.RUNNING]
-    ).update(state=BatchConfirmation.State.RUNNING)
-    if not claimed:
-        return
-    batch = BatchConfirmation.objects.select_related("created_by", "policy_year").get(pk=batch_id)
-    records = {
-        record.pk: record
-        for record in StudentRecord.objects.filter(pk__in=batch.record_ids).select_related("school")
-    }
-    results = _results_start(batch)
-    for index, record_id in enumerate(batch.record_ids, start=1):
-        record = records.get(record_id)
-        if record is not None:
-            _confirm_one(batch, record, results)
+# A batch whose progress is older than this has lost its worker (the chunk takes seconds) or its
+# message (the broker was down when it was queued); the sweeper queues it again.
+BATCH_LEASE = dt.timedelta(minutes=3)
+
+
+def batch_confirmation_run(*, batch_id: uuid.UUID | str) -> bool:
+    """Confirm the next chunk of a batch's records through the student's pipeline.
+
+    True when records remain: the task queues the next chunk, so a long batch never holds
+    its queue (the heartbeat runs between chunks) and never outlives the broker's visibility
+    timeout. A chunk's applications and the batch's progress commit together: a worker killed
+    mid-chunk leaves the chunk undone, and whoever resumes starts there. Safe to run twice or
+    concurrently (a second runner finds the batch locked and leaves it).
+    """
+    with transaction.atomic():
+        batch = (
+            BatchConfirmation.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("created_by", "policy_year")
+            .filter(
+                pk=batch_id,
+                state__in=[BatchConfirmation.State.QUEUED, BatchConfirmation.State.RUNNING],
+            )
+            .first()
+        )
+        if batch is None:
+            return False  # done, unknown, or another worker is running its chunk now
+        start = batch.processed
+        chunk = batch.record_ids[start : start + settings.BATCH_CHUNK_SIZE]
+        records = {
+            record.pk: record
+            for record in StudentRecord.objects.filter(pk__in=chunk).select_related("school")
+        }
+        results = batch.results if start else _results_start(batch)
+        for record_id in chunk:
+            record = records.get(record_id)
+            if record is not None:
+                _confirm_one(batch, record, results)
+            else:
+                _note(results, "not_found", {"record": record_id})
+        batch.processed = start + len(chunk)
+        batch.results = results
+        batch.last_queued_at = timezone.now()  # the lease: this batch is alive
+        more = batch.processed < batch.total
+        if more:
+            batch.state = BatchConfirmation.State.RUNNING
         else:
-            _note(results, "not_found", {"record": record_id})
-        if index % PROGRESS_EVERY == 0:
-            BatchConfirmation.objects.filter(pk=batch.pk).update(processed=index)
-    batch.processed = batch.total
-    batch.results = results
-    batch.state = BatchConfirmation.State.DONE
-    batch.finished_at = timezone.now()
-    batch.save()
+            batch.state = BatchConfirmation.State.DONE
+            batch.finished_at = timezone.now()
+        batch.save(update_fields=["processed", "results", "state", "last_queued_at", "finished_at"])
+    return more
 
 
-def batches_requeue_stale(*, older_than: dt.timedelta) -> int:
-    """Queue again batches that never started (a lost task, a broker outage)."""
+def batches_requeue_stale(*, older_than: dt.timedelta = BATCH_LEASE) -> int:
+    """Queue again batches that stopped: no progress for `older_than` (a worker that died in a
+    chunk, a message lost with the broker) — while the batches queue holds nothing waiting,
+    so a batch whose next chunk is merely waiting in a backlog is not queued twice."""
+    waiting = waiting_messages("batches")
+    if waiting is None or waiting > 0:
+        return 0  # the broker does not answer, or its queue still holds work to come
     cutoff = timezone.now() - older_than
     stale = list(
         BatchConfirmation.objects.filter(
-            state=BatchConfirmation.State.QUEUED, last_queued_at__lt=cutoff
+            state__in=[BatchConfirmation.State.QUEUED, BatchConfirmation.State.RUNNING],
+            last_queued_at__lt=cutoff,
         ).values_list("pk", flat=True)[:200]
     )
+    requeued = 0
     for pk in stale:
+        if not enqueue(RUN_BATCH, str(pk)):
+            break  # the broker went away: the next sweep tries again
         BatchConfirmation.objects.filter(pk=pk).update(last_queued_at=timezone.now())
-        enqueue(RUN_BATCH, str(pk))
-    return len(stale)
+        requeued += 1
+    if requeued:
+        logger.warning("resumed %s batch confirmations", requeued)
+    return requeued
 
 
 def _results_start(batch: BatchConfirmation) -> dict:
@@ -454,10 +489,13 @@ def id_lists_requeue_stale(*, older_than: dt.timedelta) -> int:
             last_queued_at__lt=cutoff,
         ).values_list("pk", flat=True)[:200]
     )
+    requeued = 0
     for pk in stale:
+        if not enqueue(READ_ID_LIST, str(pk)):
+            break  # the broker is down: the next sweep tries again
         IdListUpload.objects.filter(pk=pk).update(last_queued_at=timezone.now())
-        enqueue(READ_ID_LIST, str(pk))
-    return len(stale)
+        requeued += 1
+    return requeued
 
 
 # --- retry and reminders ----------------------------------------------------------------------

@@ -4,16 +4,31 @@ import datetime as dt
 import logging
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
+from config.queueing import enqueue
 from confirmations.models import PolicyYear
 from desk import services
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(acks_late=True)
-def run_batch_confirmation(batch_id: str) -> None:
-    services.batch_confirmation_run(batch_id=batch_id)
+DATABASE_RETRIES = 5
+
+
+@shared_task(bind=True, acks_late=True, max_retries=DATABASE_RETRIES)
+def run_batch_confirmation(self, batch_id: str) -> None:
+    """One chunk of a batch, then the next chunk is queued (behind the queue's other work)."""
+    try:
+        more = services.batch_confirmation_run(batch_id=batch_id)
+        while more and self.request.is_eager:  # tests and eager setups: no queue to go through
+            more = services.batch_confirmation_run(batch_id=batch_id)
+    except (OperationalError, InterfaceError) as exc:
+        # The chunk rolled back; try again soon on a fresh connection (config.celery). After
+        # the last retry the batch's lease runs out and the sweeper resumes it.
+        raise self.retry(exc=exc, countdown=2**self.request.retries) from exc
+    if more:
+        enqueue(services.RUN_BATCH, batch_id)
 
 
 @shared_task(acks_late=True)
@@ -24,9 +39,8 @@ def read_id_list(upload_id: str) -> None:
 @shared_task
 def requeue_stale_batches() -> int:
     # ID lists ride on the batches' sweep: a list becomes a batch once read.
-    older_than = dt.timedelta(minutes=3)
-    return services.batches_requeue_stale(older_than=older_than) + services.id_lists_requeue_stale(
-        older_than=older_than
+    return services.batches_requeue_stale() + services.id_lists_requeue_stale(
+        older_than=dt.timedelta(minutes=3)
     )
 
 

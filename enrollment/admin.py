@@ -26,7 +26,7 @@ class StudentRecordAdmin(AuditedAdminMixin, SafeImportExportModelAdmin):
     search_fields = ["name", "=student_number"]
     list_select_related = ["school"]
     raw_id_fields = ["campus"]
-    readonly_fields = ["created_at", "updated_at", "created_by", "updated_by"]
+    readonly_fields = ["created_at", "updated_at", "created_by", "updated_by", "version"]
 
     def audit_record_of(self, obj):
         return obj

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django import forms
 from django.apps import apps
+from django.core import signing
 from django.utils import timezone
 
 from enrollment import rules, spreadsheets
@@ -55,6 +56,9 @@ class RosterUploadForm(forms.Form):
         return upload
 
 
+_OPENED_SALT = "enrollment.record-form.opened"
+
+
 class StudentRecordForm(forms.Form):
     """The 18 template fields as text inputs; `rules.validate_row` does the checking."""
 
@@ -85,6 +89,32 @@ class StudentRecordForm(forms.Form):
                 if spec.attribute in rules.DATE_ATTRIBUTES:
                     field.widget.attrs["placeholder"] = "YYYYMMDD"
             self.fields[spec.attribute] = field
+        # An edit carries the version it shows and the values it showed (signed): a save over
+        # a change made since is refused with what changed (services.record_save).
+        self.fields["version"] = forms.IntegerField(widget=forms.HiddenInput, required=False)
+        self.fields["opened"] = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    @staticmethod
+    def opened_initial(version: int, values: dict[str, str]) -> dict[str, object]:
+        return {"version": version, "opened": signing.dumps(values, salt=_OPENED_SALT)}
+
+    def seen(self) -> tuple[int | None, dict[str, str]]:
+        """The version and values the form showed when opened (cleaned data only)."""
+        try:
+            values = signing.loads(self.cleaned_data.get("opened") or "", salt=_OPENED_SALT)
+        except signing.BadSignature:
+            values = {}
+        return self.cleaned_data.get("version"), values if isinstance(values, dict) else {}
+
+    def template_data(self) -> dict[str, object]:
+        """The 18 fields as entered, for `rules.validate_row`."""
+        return {spec.attribute: self.cleaned_data.get(spec.attribute) for spec in rules.FIELDS}
+
+    def show_current(self, version: int, values: dict[str, str]) -> None:
+        """After a refused save: the next save applies the entered values over `version`."""
+        self.data = self.data.copy()
+        for name, value in self.opened_initial(version, values).items():
+            self.data[name] = value
 
     def add_rule_errors(self, errors: list[rules.FieldError]) -> None:
         by_header = {spec.header: spec.attribute for spec in rules.FIELDS}

@@ -12,11 +12,13 @@ import gc
 import hashlib
 import io
 import logging
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from django.db import IntegrityError, connection, transaction
+import psycopg2
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from audit.services import Action, StoredRecord, audit_records_written
@@ -362,12 +364,13 @@ def _import(
             with transaction.atomic():
                 _store(plan, school=school, year=year, user=user)
                 _audit_stored(plan, school=school, year=year, user=user)
-        except IntegrityError as exc:
-            logger.warning("roster commit for school %s hit a constraint", school.code)
-            raise RosterRefused(
-                "提交时与已有记录冲突（同一学号或证件号码已被其他记录使用），未保存任何记录。"
-                "请刷新后重新上传"
-            ) from exc
+        except (DatabaseError, psycopg2.Error) as exc:
+            # COPY runs on psycopg2's own cursor: its errors arrive unwrapped by Django.
+            message = conflict_message(exc, plan)
+            if message is None:
+                raise
+            logger.warning("roster commit for school %s hit a concurrent write", school.code)
+            raise RosterRefused(message) from exc
         result.committed = True
     logger.info(
         "roster committed: school=%s year=%s inserted=%s updated=%s unchanged=%s errors=%s",
@@ -389,6 +392,13 @@ class _Plan:
     new: list[tuple] = field(default_factory=list)
     changed: list[tuple] = field(default_factory=list)
     edits: list[list[dict]] = field(default_factory=list)  # each changed row's masked changes
+    # (attribute, value) -> spreadsheet row, to name the row a concurrent write collided with
+    rows: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def add(self, into: list[tuple], values: tuple, row: int) -> None:
+        into.append(values)
+        self.rows[("id_number", values[_ID])] = row
+        self.rows[("student_number", values[_NUMBER])] = row
 
 
 _TEMPLATE_ATTRIBUTES = [spec.attribute for spec in rules.FIELDS]
@@ -410,6 +420,36 @@ def check_rows(
     sheet = _PreparedRows(rows)
     result, _ = _check(sheet, school=school, year=year, user=user, today=today, progress=None)
     return result
+
+
+UNIQUE_VIOLATION, DEADLOCK_DETECTED, SERIALIZATION_FAILURE = "23505", "40P01", "40001"
+_CONFLICT = "提交时与刚刚保存的其他记录冲突（{what}），未保存任何记录。请刷新记录列表核对后重新提交"
+_KEY_DETAIL = re.compile(r"Key \((?P<columns>[^)]*)\)=\((?P<values>[^)]*)\)")
+
+
+def conflict_message(exc: BaseException, plan: _Plan) -> str | None:
+    """The friendly message for a commit that collided with a concurrent write, naming the
+    row where the database says which key; None for any other database error."""
+    error = exc if isinstance(exc, psycopg2.Error) else exc.__cause__
+    code = getattr(error, "pgcode", None)
+    if isinstance(exc, IntegrityError) and code is None:  # SQLite: no code, no detail
+        return _CONFLICT.format(what="同一学号或证件号码已被其他记录使用")
+    if code in (DEADLOCK_DETECTED, SERIALIZATION_FAILURE):
+        return _CONFLICT.format(what="其他人正在同时保存同一名学生的记录")
+    if code != UNIQUE_VIOLATION:
+        return None
+    detail = getattr(getattr(error, "diag", None), "message_detail", None) or ""
+    match = _KEY_DETAIL.search(detail)
+    if match:
+        column = match["columns"].split(", ")[-1]
+        value = match["values"].split(", ")[-1]
+        row = plan.rows.get((column, value))
+        if row is not None and column == "student_number":
+            return _CONFLICT.format(what=f"第 {row} 行的学号 {value} 已被另一条记录使用")
+        if row is not None and column == "id_number":
+            shown = mask_id_number(value)
+            return _CONFLICT.format(what=f"第 {row} 行的证件号码 {shown} 已有另一条记录")
+    return _CONFLICT.format(what="同一学号或证件号码已被其他记录使用")
 
 
 def _check(
@@ -471,9 +511,9 @@ def _check(
         result.valid += 1
         current = existing.get(values[_ID])
         if current is None:
-            plan.new.append(values)
+            plan.add(plan.new, values, row_number)
         elif current.digest != _digest(values):
-            plan.changed.append(values)
+            plan.add(plan.changed, values, row_number)
             changed_rows.append(row_number)
         else:
             result.unchanged += 1
@@ -647,17 +687,34 @@ def _store(plan: _Plan, *, school: School, year: int, user: User) -> None:
                 ],
                 batch_size=2000,
             )
+    if not plan.changed:
+        return
+    # Each updated record is a new version: a form opened before the commit is not saved over
+    # it. The school is locked (record_save takes the lock too): versions hold still.
+    versions = dict(
+        StudentRecord.objects.filter(school=school, enrollment_year=year).values_list(
+            "id_number", "version"
+        )
+    )
     for start in range(0, len(plan.changed), COPY_CHUNK_ROWS):
         # An upsert costs one statement per batch; bulk_update's CASE expressions cost seconds.
         StudentRecord.objects.bulk_create(
             [
-                _record(values, school, year, user, now, campus_ids)
+                _record(
+                    values,
+                    school,
+                    year,
+                    user,
+                    now,
+                    campus_ids,
+                    version=versions.get(values[_ID], 0) + 1,
+                )
                 for values in plan.changed[start : start + COPY_CHUNK_ROWS]
             ],
             batch_size=2000,
             update_conflicts=True,
             unique_fields=["school", "enrollment_year", "id_number"],
-            update_fields=[*_TEMPLATE_ATTRIBUTES, "campus", "updated_by", "updated_at"],
+            update_fields=[*_TEMPLATE_ATTRIBUTES, "campus", "updated_by", "updated_at", "version"],
         )
 
 

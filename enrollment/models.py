@@ -54,6 +54,9 @@ class StudentRecord(models.Model):
         null=True,
         related_name="+",
     )
+    # Every change is a new version (a save here, an update by a roster commit): a form opened
+    # at one version is not saved over another (enrollment.services.record_save).
+    version = models.PositiveIntegerField("版本", default=1, db_default=1)  # COPY omits it
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name="最后修改人",
@@ -89,6 +92,13 @@ class StudentRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} {self.student_number}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if not self._state.adding:
+            self.version += 1
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "version"}
+        super().save(*args, **kwargs)
 
     def template_values(self) -> dict[str, object]:
         """The record's 18 fields in the form `rules.validate_row` returns them."""

@@ -7,7 +7,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import F, ProtectedError
 from django.utils import timezone
 
@@ -206,12 +206,15 @@ def uploads_requeue_stale(*, older_than: dt.timedelta) -> int:
             state__in=[State.QUEUED, State.CHECKING, State.COMMITTING], last_queued_at__lt=cutoff
         ).values_list("pk", "state")[:200]
     )
+    requeued = 0
     for pk, state in stale:
+        if not enqueue(COMMIT_UPLOAD if state == State.COMMITTING else CHECK_UPLOAD, str(pk)):
+            break  # the broker is down: the next sweep tries again (each try costs seconds)
         RosterUpload.objects.filter(pk=pk).update(last_queued_at=timezone.now())
-        enqueue(COMMIT_UPLOAD if state == State.COMMITTING else CHECK_UPLOAD, str(pk))
-    if stale:
-        logger.warning("re-queued %s roster uploads", len(stale))
-    return len(stale)
+        requeued += 1
+    if requeued:
+        logger.warning("re-queued %s roster uploads", requeued)
+    return requeued
 
 
 # Every field of RosterUpload that holds an uploaded file's bytes, with its empty value: the
@@ -337,9 +340,10 @@ def _store_error_workbook(
 
 
 class RecordRejected(Exception):
-    def __init__(self, errors: list[rules.FieldError]) -> None:
+    def __init__(self, errors: list[rules.FieldError], *, summary: str = "") -> None:
         super().__init__("record rejected")
         self.errors = errors
+        self.summary = summary  # about the whole form, shown above it
 
 
 def record_context(
@@ -350,6 +354,23 @@ def record_context(
     )
 
 
+class RecordChanged(RecordRejected):
+    """The record changed after the form was opened: nothing was saved; `errors` name what."""
+
+    def __init__(
+        self, errors: list[rules.FieldError], *, summary: str, current: StudentRecord
+    ) -> None:
+        super().__init__(errors, summary=summary)
+        self.current = current
+
+
+SCHOOL_BUSY = "本校名单正在提交，请稍候半分钟后再保存（您的修改尚未保存）"
+CHANGED_SINCE_OPENED = (
+    "您打开此页后，这条记录已被他人修改（第 {seen} 版 → 第 {now} 版），未保存您的修改。"
+    "请核对下面标出的栏目；确认无误后再次保存，将以您填写的内容为准"
+)
+
+
 def record_save(
     *,
     user: User,
@@ -357,8 +378,16 @@ def record_save(
     year: int,
     raw: dict[str, object],
     record: StudentRecord | None = None,
+    seen_version: int | None = None,
+    seen_values: dict[str, str] | None = None,
 ) -> StudentRecord:
-    """Add or edit one record through the same rules as the upload; raise RecordRejected."""
+    """Add or edit one record through the same rules as the upload; raise RecordRejected.
+
+    An edit names the version its form showed (`seen_version`, and the values then shown):
+    when the record has changed since (another filer's edit, a roster commit), nothing is
+    saved and RecordChanged says what changed. Writes take the school's lock, as a roster
+    commit does, without waiting: during a commit the filer is asked to save again shortly.
+    """
     context = record_context(user=user, school=school, year=year, correcting=record is not None)
     outcome = rules.validate_row(raw, context)
     errors = list(outcome.errors)
@@ -370,17 +399,30 @@ def record_save(
         raise RecordRejected(errors)
     campus = Campus.objects.get(code=outcome.values["campus_code"])
     creating = record is None
-    record = record or StudentRecord(school=school, enrollment_year=year, created_by=user)
-    before = {} if creating else record.template_values()
-    for attribute, value in outcome.values.items():
-        setattr(record, attribute, value)
-    record.campus = campus
-    record.updated_by = user
     try:
         with transaction.atomic():
+            _lock_school(school)
+            if creating:
+                record = StudentRecord(school=school, enrollment_year=year, created_by=user)
+            else:
+                record = StudentRecord.objects.select_for_update().get(pk=record.pk)
+                if seen_version is not None and record.version != seen_version:
+                    raise RecordChanged(
+                        _changed_since(seen_values or {}, record),
+                        summary=CHANGED_SINCE_OPENED.format(seen=seen_version, now=record.version),
+                        current=record,
+                    )
+            before = {} if creating else record.template_values()
+            for attribute, value in outcome.values.items():
+                setattr(record, attribute, value)
+            record.campus = campus
+            record.updated_by = user
             record.save()
             audit_record_save(user=user, record=record, before=None if creating else before)
-    except IntegrityError as exc:  # a concurrent save took the ID number or student number
+    except (IntegrityError, OperationalError) as exc:
+        # A concurrent save took the ID number or student number (or deadlocked with it).
+        if isinstance(exc, OperationalError) and not _is_lock_conflict(exc):
+            raise
         raise RecordRejected(
             [rules.FieldError("证件号码", "刚刚有人保存了相同证件号码或学号的记录，请刷新后核对")]
         ) from exc
@@ -401,6 +443,46 @@ def record_errors_without_campus(*, raw: dict[str, object], year: int) -> list[r
     campus = rules.normalize_text(raw.get("campus_code"))
     message = "请选择您可以申报的校区" if campus else rules.required_message("总分校编码")
     return [*errors, rules.FieldError("总分校编码", message)]
+
+
+def _lock_school(school: School) -> None:
+    try:
+        list(School.objects.select_for_update(nowait=True).filter(pk=school.pk).values("pk"))
+    except OperationalError as exc:  # a roster commit holds it
+        if not _is_lock_conflict(exc):
+            raise
+        raise RecordRejected([], summary=SCHOOL_BUSY) from exc
+
+
+def _is_lock_conflict(exc: BaseException) -> bool:
+    # PostgreSQL: lock not available (NOWAIT), deadlock detected, serialization failure.
+    return getattr(exc.__cause__, "pgcode", None) in {"55P03", "40P01", "40001"}
+
+
+def _changed_since(seen_values: dict[str, str], current: StudentRecord) -> list[rules.FieldError]:
+    """What differs between the values the form showed and the record now, field by field."""
+    now = current.template_values()
+    errors = []
+    for spec in rules.FIELDS:
+        if spec.attribute not in seen_values:
+            continue
+        shown, stored = seen_values[spec.attribute], _as_text(now[spec.attribute])
+        if shown != stored:
+            errors.append(
+                rules.FieldError(spec.header, f"他人已将此项由“{shown}”改为“{stored}”，请核对")
+            )
+    return errors
+
+
+def _as_text(value: object) -> str:
+    if isinstance(value, dt.date):
+        return value.strftime("%Y%m%d")
+    return "" if value is None else str(value)
+
+
+def record_form_values(record: StudentRecord) -> dict[str, str]:
+    """The record's values as its edit form shows them (dates as YYYYMMDD)."""
+    return {name: _as_text(value) for name, value in record.template_values().items()}
 
 
 def audit_record_save(*, user: User, record: StudentRecord, before: dict | None) -> None:

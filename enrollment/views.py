@@ -289,16 +289,17 @@ def _record_form_page(
     if school is not None:
         campuses = campuses.filter(school=school)
     campus_codes = list(campuses.values_list("code", flat=True))
-    initial = record.template_values() if record else {}
-    for attribute in ("birth_date", "registration_date"):
-        if initial.get(attribute):
-            initial[attribute] = initial[attribute].strftime("%Y%m%d")
+    initial: dict[str, object] = {}
+    if record is not None:
+        initial = services.record_form_values(record)
+        initial |= StudentRecordForm.opened_initial(record.version, dict(initial))
     form = StudentRecordForm(request.POST or None, initial=initial, campus_codes=campus_codes)
     back = safe_next(request)
     if request.method == "GET" and record is not None:
         audit_record(action=Action.ID_DISPLAY, request=request, record=record, target="record form")
     if request.method == "POST" and form.is_valid():
-        raw = dict(form.cleaned_data)
+        raw = form.template_data()
+        seen_version, seen_values = form.seen()
         target_school = school
         if target_school is None:
             campus = campuses.filter(code=raw.get("campus_code")).first()
@@ -315,9 +316,16 @@ def _record_form_page(
                     year=record.enrollment_year if record else current_enrollment_year(),
                     raw=raw,
                     record=record,
+                    seen_version=seen_version,
+                    seen_values=seen_values,
                 )
             except services.RecordRejected as rejected:
+                if rejected.summary:
+                    form.add_error(None, rejected.summary)
                 form.add_rule_errors(rejected.errors)
+                if isinstance(rejected, services.RecordChanged):
+                    current = rejected.current
+                    form.show_current(current.version, services.record_form_values(current))
             else:
                 messages.success(request, f"已保存 {saved.name} 的记录")
                 return redirect(back or "enrollment:record_list")

@@ -14,10 +14,12 @@ import time
 import redis
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
+from django.db.models import Min
 from django.utils import timezone
 
 from config.queueing import queue_name
 from confirmations.models import Application, BatchConfirmation
+from desk.models import IdListUpload
 from enrollment.models import RosterUpload
 from health.models import Heartbeat
 
@@ -99,10 +101,12 @@ def _oldest_waiting(now: dt.datetime) -> dict[str, tuple[dt.datetime | None, dt.
     A waiting-period application is not late work while its account's day lies ahead (seed 03:
     the account comes the day after the period ends); from the start of that day it is.
     """
+    # Measured from when the work was last queued (a retried application is not late for
+    # its first submission; a sweeper only queues lost work again, so waiting work ages).
     pending = (
         Application.objects.filter(state=Application.State.PENDING)
-        .order_by("submitted_at")
-        .values_list("submitted_at", "policy_year__promised_minutes")
+        .order_by("last_queued_at")
+        .values_list("last_queued_at", "policy_year__promised_minutes")
         .first()
     )
     due = (
@@ -117,25 +121,29 @@ def _oldest_waiting(now: dt.datetime) -> dict[str, tuple[dt.datetime | None, dt.
         day, minutes = due
         due = (timezone.make_aware(dt.datetime.combine(day, dt.time.min)), minutes)
     application = min((row for row in (pending, due) if row), default=None)
+    # A running batch stamps each chunk: its age is how long it has made no progress.
     batch = (
         BatchConfirmation.objects.filter(
             state__in=[BatchConfirmation.State.QUEUED, BatchConfirmation.State.RUNNING]
         )
-        .order_by("created_at")
-        .values_list("created_at", "policy_year__promised_minutes")
+        .order_by("last_queued_at")
+        .values_list("last_queued_at", "policy_year__promised_minutes")
         .first()
     )
-    upload = (
-        RosterUpload.objects.filter(state=RosterUpload.State.QUEUED)
-        .order_by("created_at")
-        .values_list("created_at", flat=True)
-        .first()
-    )
+    # Files: roster uploads waiting for their check or stuck committing, ID lists waiting to
+    # be read. (A check in progress stamps its progress and is not waiting.)
+    upload = RosterUpload.objects.filter(
+        state__in=[RosterUpload.State.QUEUED, RosterUpload.State.COMMITTING]
+    ).aggregate(since=Min("last_queued_at"))["since"]
+    id_list = IdListUpload.objects.filter(state=IdListUpload.State.QUEUED).aggregate(
+        since=Min("last_queued_at")
+    )["since"]
+    file_since = min((moment for moment in (upload, id_list) if moment), default=None)
     file_limit = dt.timedelta(minutes=settings.FILE_CHECK_PROMISE_MINUTES)
     return {
         "accounts": _since(application),
         "batches": _since(batch),
-        "files": (upload, file_limit),
+        "files": (file_since, file_limit),
     }
 
 

@@ -334,11 +334,20 @@ def test_desk_lists_applications_pending_past_the_promise(
     record = StudentRecord.objects.order_by("pk").first()
     batch_confirm(filer, django_capture_on_commit_callbacks, {"ids": [record.pk], "attested": "on"})
     assert list(filer.get(reverse("desk:desk")).context["late"]) == []
-    Application.objects.update(
-        submitted_at=timezone.now() - dt.timedelta(minutes=policy_year.promised_minutes + 1)
-    )
+    queued = timezone.now() - dt.timedelta(minutes=policy_year.promised_minutes + 1)
+    Application.objects.update(submitted_at=queued, last_queued_at=queued)
     late = list(filer.get(reverse("desk:desk")).context["late"])
     assert [a.record_id for a in late] == [record.pk]
+
+
+def test_a_retried_application_is_not_late_for_its_first_submission(
+    filer, stored_1012, policy_year, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr("confirmations.tasks.create_account.apply_async", lambda *a, **k: None)
+    record = StudentRecord.objects.order_by("pk").first()
+    batch_confirm(filer, django_capture_on_commit_callbacks, {"ids": [record.pk], "attested": "on"})
+    Application.objects.update(submitted_at=timezone.now() - dt.timedelta(hours=3))  # retried now
+    assert list(filer.get(reverse("desk:desk")).context["late"]) == []
 
 
 def test_technical_failure_is_retried_with_one_click(
@@ -530,6 +539,7 @@ def test_batch_whose_task_was_lost_is_queued_again(
     from desk import services as staff
 
     monkeypatch.setattr("desk.services.enqueue_on_commit", lambda *a, **k: None)
+    monkeypatch.setattr("desk.services.waiting_messages", lambda queue: 0)  # nothing waits
     ids = list(StudentRecord.objects.values_list("pk", flat=True)[:2])
     batch = staff.batch_confirmation_create(
         user=filer_1012, policy_year=policy_year, record_ids=ids, attested=True, source="test"

@@ -171,9 +171,8 @@ def test_readyz_is_not_ready_when_an_application_waits_longer_than_promised(
     client, settings, pending_application, policy_year
 ):
     beat_all(settings)
-    Application.objects.update(
-        submitted_at=timezone.now() - dt.timedelta(minutes=policy_year.promised_minutes, seconds=5)
-    )
+    queued = timezone.now() - dt.timedelta(minutes=policy_year.promised_minutes, seconds=5)
+    Application.objects.update(submitted_at=queued, last_queued_at=queued)
     status, body = readyz(client)
     assert status == 503
     accounts = body["checks"]["queues"]["accounts"]
@@ -186,7 +185,8 @@ def test_readyz_is_ready_while_applications_wait_within_the_promise(
     client, settings, pending_application, policy_year
 ):
     beat_all(settings)
-    Application.objects.update(submitted_at=timezone.now() - dt.timedelta(minutes=29))
+    queued = timezone.now() - dt.timedelta(minutes=29)
+    Application.objects.update(submitted_at=queued, last_queued_at=queued)
     status, body = readyz(client)
     assert status == 200
     assert body["checks"]["queues"]["accounts"]["oldest_waiting_seconds"] == 29 * 60
@@ -199,12 +199,42 @@ def test_readyz_is_not_ready_when_a_batch_waits_longer_than_promised(
     batch = BatchConfirmation.objects.create(
         created_by=filer_1012, policy_year=policy_year, paper_pledges_attested=True, source="test"
     )
+    long_ago = timezone.now() - dt.timedelta(minutes=31)
     BatchConfirmation.objects.filter(pk=batch.pk).update(
-        created_at=timezone.now() - dt.timedelta(minutes=31)
+        created_at=long_ago, last_queued_at=long_ago
     )
     status, body = readyz(client)
     assert status == 503
     assert body["checks"]["queues"]["batches"]["ok"] is False
+
+
+def test_readyz_is_ready_while_a_long_batch_makes_progress(
+    client, settings, filer_1012, policy_year
+):
+    beat_all(settings)
+    batch = BatchConfirmation.objects.create(
+        created_by=filer_1012, policy_year=policy_year, paper_pledges_attested=True, source="test"
+    )
+    # Started long ago, its last chunk a moment ago.
+    BatchConfirmation.objects.filter(pk=batch.pk).update(
+        state="running", created_at=timezone.now() - dt.timedelta(minutes=45)
+    )
+    status, body = readyz(client)
+    assert status == 200, body
+
+
+def test_readyz_measures_a_retried_application_from_its_retry(
+    client, settings, pending_application, policy_year
+):
+    beat_all(settings)
+    # Submitted hours ago, failed, retried a minute ago.
+    Application.objects.update(
+        submitted_at=timezone.now() - dt.timedelta(hours=3),
+        last_queued_at=timezone.now() - dt.timedelta(minutes=1),
+    )
+    status, body = readyz(client)
+    assert status == 200, body
+    assert body["checks"]["queues"]["accounts"]["oldest_waiting_seconds"] == 60
 
 
 def test_readyz_is_not_ready_when_a_file_waits_too_long_for_its_check(
@@ -214,13 +244,50 @@ def test_readyz_is_not_ready_when_a_file_waits_too_long_for_its_check(
     upload = RosterUpload.objects.create(
         school=school_1012, enrollment_year=year, uploaded_by=filer_1012, file_name="a.xlsx"
     )
-    RosterUpload.objects.filter(pk=upload.pk).update(
-        created_at=timezone.now() - dt.timedelta(minutes=settings.FILE_CHECK_PROMISE_MINUTES + 1)
-    )
+    long_ago = timezone.now() - dt.timedelta(minutes=settings.FILE_CHECK_PROMISE_MINUTES + 1)
+    RosterUpload.objects.filter(pk=upload.pk).update(created_at=long_ago, last_queued_at=long_ago)
     status, body = readyz(client)
     assert status == 503
     assert body["checks"]["queues"]["files"]["ok"] is False
     assert body["checks"]["queues"]["accounts"]["ok"] is True
+
+
+def test_readyz_is_not_ready_when_a_roster_commit_is_stuck(
+    client, settings, school_1012, filer_1012, year
+):
+    beat_all(settings)
+    upload = RosterUpload.objects.create(
+        school=school_1012, enrollment_year=year, uploaded_by=filer_1012, file_name="a.xlsx"
+    )
+    RosterUpload.objects.filter(pk=upload.pk).update(
+        state="committing",
+        last_queued_at=timezone.now()
+        - dt.timedelta(minutes=settings.FILE_CHECK_PROMISE_MINUTES + 1),
+    )
+    status, body = readyz(client)
+    assert status == 503
+    assert body["checks"]["queues"]["files"]["ok"] is False
+
+
+def test_readyz_is_not_ready_when_an_id_list_waits_too_long_to_be_read(
+    client, settings, school_1012, filer_1012, policy_year
+):
+    from desk.models import IdListUpload
+
+    beat_all(settings)
+    IdListUpload.objects.create(
+        created_by=filer_1012,
+        school=school_1012,
+        policy_year=policy_year,
+        file_name="ids.xlsx",
+        content=b"x",
+        paper_pledges_attested=True,
+        last_queued_at=timezone.now()
+        - dt.timedelta(minutes=settings.FILE_CHECK_PROMISE_MINUTES + 1),
+    )
+    status, body = readyz(client)
+    assert status == 503
+    assert body["checks"]["queues"]["files"]["ok"] is False
 
 
 def test_readyz_shows_no_personal_data(client, settings, pending_application):
@@ -234,10 +301,11 @@ def test_readyz_shows_no_personal_data(client, settings, pending_application):
 
 def test_readyz_reads_a_handful_of_queries(client, settings, django_assert_max_num_queries):
     beat_all(settings)
-    # Heartbeats, the oldest work of each queue and the oldest waiting-period account whose day
-    # has come (5, each on a partial index), the statement timeout on PostgreSQL, and the
-    # savepoint pair the test's own transaction adds around them.
-    with django_assert_max_num_queries(8):
+    # Heartbeats, the oldest work of each queue (roster uploads and ID lists for files) and the
+    # oldest waiting-period account whose day has come (6, each on an index or a small table),
+    # the statement timeout on PostgreSQL, and the savepoint pair the test's own transaction
+    # adds around them.
+    with django_assert_max_num_queries(9):
         client.get("/readyz")
 
 

@@ -36,13 +36,17 @@ pytestmark = [
 ROOT = Path(settings.BASE_DIR)
 
 
-def start_worker(prefix: str, *queues: str, pool: str = "solo") -> subprocess.Popen:
-    """A worker process consuming the named queues (all of settings.QUEUES by default)."""
+def start_worker(
+    prefix: str, *queues: str, pool: str = "solo", env: dict[str, str] | None = None
+) -> subprocess.Popen:
+    """A worker process consuming the named queues (all of settings.QUEUES by default), with
+    `env` added to its environment."""
     db = connection.settings_dict
     env = dict(
         os.environ,
         DATABASE_URL=f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
         CELERY_QUEUE_PREFIX=prefix,
+        **(env or {}),
     )
     return subprocess.Popen(
         [
