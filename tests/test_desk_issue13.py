@@ -105,9 +105,8 @@ def late_application(filer, policy_year, monkeypatch, capture):
     record = StudentRecord.objects.order_by("pk").first()
     with capture(execute=True):
         filer.post(reverse("desk:batch_confirm"), {"ids": [record.pk], "attested": "on"})
-    Application.objects.update(
-        submitted_at=timezone.now() - dt.timedelta(minutes=policy_year.promised_minutes + 5)
-    )
+    long_ago = timezone.now() - dt.timedelta(minutes=policy_year.promised_minutes + 5)
+    Application.objects.update(submitted_at=long_ago, last_queued_at=long_ago)
 
 
 def test_desk_with_late_applications_does_not_reload_itself(
