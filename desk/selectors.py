@@ -187,19 +187,7 @@ def campus_progress(
             .filter(school__status=School.Status.ACTIVE)
             .select_related("school", "district")
         )
-        rows += [
-            {
-                "campus_id": campus.pk,
-                "school_id": campus.school_id,
-                "campus__code": campus.code,
-                "campus__name": campus.name,
-                "school__code": campus.school.code,
-                "school__name": campus.school.name,
-                "campus__district__name": campus.district.name,
-                **dict.fromkeys(PROGRESS_COUNTS, 0),
-            }
-            for campus in empty
-        ]
+        rows += [_campus_row(campus, dict.fromkeys(PROGRESS_COUNTS, 0)) for campus in empty]
         rows.sort(key=lambda row: row["campus__code"])
     return rows
 
@@ -276,19 +264,20 @@ def _progress_rows(records: QuerySet[StudentRecord]) -> list[dict]:
             row["confirmed_on_behalf"] += count
         row[_status_of_group(state, any_elsewhere, live_elsewhere, account)] += count
     campuses = Campus.objects.filter(pk__in=totals).select_related("school", "district")
-    return [
-        {
-            "campus_id": campus.pk,
-            "school_id": campus.school_id,
-            "campus__code": campus.code,
-            "campus__name": campus.name,
-            "school__code": campus.school.code,
-            "school__name": campus.school.name,
-            "campus__district__name": campus.district.name,
-            **totals[campus.pk],
-        }
-        for campus in campuses
-    ]
+    return [_campus_row(campus, totals[campus.pk]) for campus in campuses]
+
+
+def _campus_row(campus: Campus, counts: dict[str, int]) -> dict:
+    return {
+        "campus_id": campus.pk,
+        "school_id": campus.school_id,
+        "campus__code": campus.code,
+        "campus__name": campus.name,
+        "school__code": campus.school.code,
+        "school__name": campus.school.name,
+        "campus__district__name": campus.district.name,
+        **counts,
+    }
 
 
 def _status_of_group(

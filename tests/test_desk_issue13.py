@@ -351,3 +351,51 @@ def test_id_list_template_formats_the_id_column_as_text(client, filer_1012):
     sheet = book.active
     assert sheet.cell(row=1, column=1).value == "证件号码"
     assert all(sheet.cell(row=row, column=1).number_format == "@" for row in range(2, 50))
+
+
+# --- one status definition, three ways of asking it ----------------------------------------------
+
+
+def test_status_filter_and_progress_counts_agree_with_the_status_definition(
+    failed_and_account_elsewhere, stored_1012, policy_year, city_admin
+):
+    """STATUS_Q (on the annotated rows), filter_by_status (EXISTS on bare records) and the
+    desk's one-statement progress count classify every record alike."""
+    from confirmations import services
+    from desk import selectors
+
+    pending, created, failed = StudentRecord.objects.filter(school__code="1012").order_by("pk")[2:5]
+    CoverageRecord.objects.create(id_number=failed.id_number, name=failed.name, kind="employee")
+    for record in (pending, created, failed):
+        application = services.application_submit(
+            record=record,
+            policy_year=policy_year,
+            confirmed_by=city_admin,
+            paper_pledge_attested=True,
+        )
+        if record != pending:
+            services.account_create(application_id=application.pk)
+    records = StudentRecord.objects.all()
+    annotated = selectors.records_with_status(records)
+    by_definition = {
+        status: set(annotated.filter(selectors.STATUS_Q[status]).values_list("pk", flat=True))
+        for status, _ in selectors.STATUS_CHOICES
+    }
+    occurring = {status for status, pks in by_definition.items() if pks}
+    assert occurring == set(dict(selectors.STATUS_CHOICES)) - {selectors.STATUS_WAITING}
+    for status, expected in by_definition.items():
+        assert set(selectors.filter_by_status(records, status).values_list("pk", flat=True)) == (
+            expected
+        ), status
+    columns = {
+        selectors.STATUS_ACTIVATED: "created",
+        selectors.STATUS_WAITING: "waiting",
+        selectors.STATUS_PENDING: "pending",
+        selectors.STATUS_FAILED: "failed",
+        selectors.STATUS_ELSEWHERE: "elsewhere",
+        selectors.STATUS_UNCONFIRMED: "unconfirmed",
+    }
+    progress = selectors.campus_progress(records)
+    for status, column in columns.items():
+        assert sum(row[column] for row in progress) == len(by_definition[status]), status
+    assert sum(row["uploaded"] for row in progress) == records.count()
