@@ -8,7 +8,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Page
 from django.db.models import QuerySet
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    JsonResponse,
+    QueryDict,
+)
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -32,6 +39,7 @@ from enrollment.models import StudentRecord
 from enrollment.selectors import LIST_ORDER, keyed_page, records_search, records_visible_to
 from enrollment.views import XLSX, parse_ids, xlsx_response
 from enrollment.workbooks import build_id_list_template
+from schools.models import School
 from schools.scoping import campuses_visible_to, schools_visible_to
 from security.searches import Search, search_from, search_redirect
 
@@ -354,15 +362,24 @@ def retry(request: HttpRequest, application_id: int) -> HttpResponse:
     return redirect("desk:desk")
 
 
-@login_required
-def remind_preview(request: HttpRequest) -> HttpResponse:
-    """Who a reminder would text (how many, and the list on request), before sending."""
-    form = SchoolForm(request.GET, schools=schools_visible_to(request.user))
+def _reminder_school(request: HttpRequest, data: QueryDict) -> tuple[School, PolicyYear] | None:
+    """The school a reminder is for (one of the user's) and the open policy year; None, with
+    the message said, when either is missing."""
+    form = SchoolForm(data, schools=schools_visible_to(request.user))
     policy_year = PolicyYear.current()
     if not form.is_valid() or policy_year is None:
         messages.error(request, "请选择您经办的院校")
+        return None
+    return form.cleaned_data["school"], policy_year
+
+
+@login_required
+def remind_preview(request: HttpRequest) -> HttpResponse:
+    """Who a reminder would text (how many, and the list on request), before sending."""
+    chosen = _reminder_school(request, request.GET)
+    if chosen is None:
         return redirect("desk:desk")
-    school = form.cleaned_data["school"]
+    school, policy_year = chosen
     plan = services.reminder_plan(user=request.user, school=school, policy_year=policy_year)
     show_list = request.GET.get("list") == "1"
     recipients = (
@@ -389,12 +406,10 @@ def remind_preview(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def remind(request: HttpRequest) -> HttpResponse:
-    form = SchoolForm(request.POST, schools=schools_visible_to(request.user))
-    policy_year = PolicyYear.current()
-    if not form.is_valid() or policy_year is None:
-        messages.error(request, "请选择您经办的院校")
+    chosen = _reminder_school(request, request.POST)
+    if chosen is None:
         return redirect("desk:desk")
-    school = form.cleaned_data["school"]
+    school, policy_year = chosen
     preview = f"{reverse('desk:remind_preview')}?school={school.pk}"
     expected = request.POST.get("expected", "")
     if not expected.isdigit():  # not confirmed on the preview page: show it first
