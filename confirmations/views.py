@@ -211,7 +211,8 @@ def verify(request: HttpRequest) -> HttpResponse:
         _flash_code_page(request, otp.code_refusal(code_id=pending["code_id"]), error=True)
         return redirect("student:verify")
     error, notice = pending.pop("error", ""), pending.pop("notice", "")
-    request.session.modified = True
+    if error or notice:  # shown once; a page without a message writes no session
+        request.session.modified = True
     wait = (
         otp.resend_wait(name=pending["name"], id_number=pending["id_number"])
         if pending.get("name")
