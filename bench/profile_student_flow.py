@@ -19,6 +19,7 @@ import cProfile
 import io
 import os
 import pstats
+import statistics
 import sys
 import tempfile
 import time
@@ -54,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12")
     parser.add_argument("--queue-prefix", default="flowprofile-")
     parser.add_argument("--top", type=int, default=0, help="cProfile's N heaviest functions")
+    parser.add_argument(
+        "--calls", action="store_true", help="count Python calls per request (cProfile; slower)"
+    )
     parser.add_argument("--step", action="append", default=[], help="only these steps' profiles")
     parser.add_argument("--sql", action="store_true", help="print the last flow's queries")
     parser.add_argument("--sort", default="tottime", help="cProfile sort key (tottime, cumulative)")
@@ -98,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     outbox = Outbox(Path(env["SMS_OUTBOX_FILE"]))
     signature = signature_data_url()
     cpu: dict[str, float] = defaultdict(float)
+    samples: dict[str, list[float]] = defaultdict(list)
     count: dict[str, int] = defaultdict(int)
     queries: dict[str, int] = defaultdict(int)
     profiles: dict[str, cProfile.Profile] = {}
@@ -106,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     def step(name: str, call):
         profile = (
             profiles.setdefault(name, cProfile.Profile(time.process_time))
-            if args.top and measuring
+            if (args.top or args.calls) and measuring
             else None
         )
         before = executed[0]
@@ -121,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         spent = time.process_time() - started
         if measuring:
             cpu[name] += spent
+            samples[name].append(spent)
             count[name] += 1
             queries[name] += executed[0] - before
         return response
@@ -165,10 +171,16 @@ def main(argv: list[str] | None = None) -> int:
             step(TRIVIAL, lambda: trivial.get("/bench/trivial/"))
 
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(f"{'step':16} {'CPU ms':>7} {'queries':>7}")
+    calls = {
+        name: pstats.Stats(profiles[name]).total_calls / max(1, count[name]) for name in profiles
+    }
+    print(f"{'step':16} {'CPU ms':>7} {'median':>7} {'queries':>7} {'calls':>7}")
     for name in (TRIVIAL, *STEPS):
         n = max(1, count[name])
-        print(f"{name:16} {1000 * cpu[name] / n:7.2f} {queries[name] / n:7.1f}")
+        print(
+            f"{name:16} {1000 * cpu[name] / n:7.2f} {1000 * statistics.median(samples[name]):7.2f} "
+            f"{queries[name] / n:7.1f} {calls.get(name, 0):7.0f}"
+        )
     flow_cpu = sum(cpu[name] for name in STEPS) / max(1, sum(count[name] for name in STEPS))
     trivial_cpu = cpu[TRIVIAL] / max(1, count[TRIVIAL])
     print(
@@ -176,12 +188,18 @@ def main(argv: list[str] | None = None) -> int:
         f"{sum(queries[n] for n in STEPS) / max(1, count[STEPS[0]]):7.1f} (per flow)"
     )
     print(f"ratio flow / trivial CPU per request: {flow_cpu / trivial_cpu:.2f}x")
+    if calls:
+        flow_calls = sum(calls.get(n, 0) for n in STEPS) / len(STEPS)
+        print(
+            f"Python calls per request (cProfile, load-independent): flow {flow_calls:.0f}, "
+            f"trivial {calls.get(TRIVIAL, 0):.0f}, ratio {flow_calls / calls.get(TRIVIAL, 1):.2f}x"
+        )
     if args.sql:
         for name in STEPS:
             print(f"\n--- {name} ---")
             print("\n".join(statements[name]))
     for name in STEPS:
-        if name in profiles and (not args.step or name in args.step):
+        if args.top and name in profiles and (not args.step or name in args.step):
             out = io.StringIO()
             stats = pstats.Stats(profiles[name], stream=out)
             stats.sort_stats(args.sort).print_stats(args.top)
