@@ -56,6 +56,13 @@ class RedisCache(DjangoRedisCache):
         except redis.RedisError as exc:
             _unavailable("set", exc)
 
+    def add(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
+        try:
+            return super().add(key, value, timeout, version)
+        except redis.RedisError as exc:
+            _unavailable("add", exc)
+            return False
+
     def delete(self, key, version=None):
         try:
             return super().delete(key, version)

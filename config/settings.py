@@ -314,11 +314,12 @@ else:
 # (issue 11). Keys carry the deployment's queue prefix, so that two deployments sharing a
 # Redis database never share sessions.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+_CACHE_KEY_PREFIX = env_str("CELERY_QUEUE_PREFIX", default="")
 if REDIS_URL:
     CACHES["sessions"] = {
         "BACKEND": "config.redis_cache.RedisCache",
         "LOCATION": REDIS_URL,
-        "KEY_PREFIX": "sessions:" + env_str("CELERY_QUEUE_PREFIX", default=""),
+        "KEY_PREFIX": "sessions:" + _CACHE_KEY_PREFIX,
         "OPTIONS": {
             "socket_connect_timeout": BROKER_TIMEOUT_SECONDS,
             "socket_timeout": BROKER_TIMEOUT_SECONDS,
@@ -327,6 +328,10 @@ if REDIS_URL:
     # Django's cached_db with fewer statements per write (config/sessions.py).
     SESSION_ENGINE = "config.sessions"
     SESSION_CACHE_ALIAS = "sessions"
+    # Version tokens of what processes keep between requests (confirmations/year_cache.py).
+    CACHES["shared"] = {**CACHES["sessions"], "KEY_PREFIX": "shared:" + _CACHE_KEY_PREFIX}
+# Without Redis (development) nothing is kept between requests: no token to invalidate it.
+SHARED_CACHE_ALIAS = "shared" if REDIS_URL else ""
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = BROKER_TIMEOUT_SECONDS

@@ -15,7 +15,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from confirmations import estimator
+from confirmations import estimator, year_cache
 from confirmations.benefits import LOCAL_WAITING_RULE, WaitingRule
 from enrollment.models import StudentRecord
 from schools.models import City
@@ -266,7 +266,10 @@ class PolicyYear(models.Model):
         A window can run into January (seed 03: it closes with the next year's annual filing
         deadline, "about the end of December"), so this is not the calendar year.
         """
-        today = today or timezone.localdate()
+        return year_cache.current(today or timezone.localdate(), cls._current_from_db)
+
+    @classmethod
+    def _current_from_db(cls, today: dt.date) -> PolicyYear | None:
         started = [
             year
             for year in cls.objects.filter(enrollment_year__lte=today.year)

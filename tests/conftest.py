@@ -29,6 +29,16 @@ def _eager_celery(settings):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_policy_year_cache():
+    """A test's rolled-back policy year must not be the next test's (confirmations/year_cache)."""
+    from confirmations import year_cache
+
+    year_cache.clear_local()
+    yield
+    year_cache.clear_local()
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     """Every persona's password is hashed on creation and on each login: a fast hasher in
     tests (production keeps Django's PBKDF2) saves about half a second a user."""
