@@ -41,24 +41,24 @@ def applications_through(record_ids: Iterable[int]) -> QuerySet[Application]:
     return Application.objects.filter(record_id__in=list(record_ids)).order_by("-submitted_at")
 
 
-def person_of(record_ids: Iterable[int]) -> str | None:
-    """The ID number the session's records share (None when they are gone)."""
-    return (
-        StudentRecord.objects.filter(pk__in=list(record_ids))
-        .values_list("id_number", flat=True)
-        .first()
-    )
+def session_records(record_ids: Iterable[int]) -> list[StudentRecord]:
+    """The session's roster records, every year, one per school and year (empty when gone).
 
-
-def records_for_student(record_ids: Iterable[int], policy_year: PolicyYear) -> list[StudentRecord]:
-    """The session's roster records for the year (one per school)."""
+    They share one ID number (the code was sent for it): the person's. One query a request:
+    the views take the person and the year's records from it.
+    """
     return list(
-        StudentRecord.objects.filter(
-            pk__in=list(record_ids), enrollment_year=policy_year.enrollment_year
-        )
+        StudentRecord.objects.filter(pk__in=list(record_ids))
         .select_related("school", "campus")
-        .order_by("school__code")
+        .order_by("school__code", "pk")
     )
+
+
+def records_of_year(
+    records: Iterable[StudentRecord], policy_year: PolicyYear
+) -> list[StudentRecord]:
+    """The session's roster records for the year (one per school)."""
+    return [r for r in records if r.enrollment_year == policy_year.enrollment_year]
 
 
 def student_state(id_number: str, policy_year: PolicyYear) -> StudentState:

@@ -215,17 +215,17 @@ def application_submit(
 
 def _refuse_when_applied(id_number: str, policy_year: PolicyYear) -> None:
     """One live application a person and year; after a failure, only when a new one can work."""
-    live = _live_application(id_number, policy_year)
-    if live is not None:
-        raise ConfirmationRefused(_already_message(live), application=live)
-    failed = (
-        Application.objects.filter(
-            id_number=id_number, policy_year=policy_year, state=Application.State.FAILED
-        )
+    # The person's applications this year in one query: the live one (at most one, by the
+    # partial unique constraint) and the latest failure.
+    applications = list(
+        Application.objects.filter(id_number=id_number, policy_year=policy_year)
         .select_related("record")
         .order_by("-submitted_at")
-        .first()
     )
+    live = next((a for a in applications if a.state != Application.State.FAILED), None)
+    if live is not None:
+        raise ConfirmationRefused(_already_message(live), application=live)
+    failed = next((a for a in applications if a.state == Application.State.FAILED), None)
     if failed is not None and not failures.reapply_allowed(failed):
         raise ConfirmationRefused(failures.refusal_message(failed), application=failed)
 

@@ -253,9 +253,22 @@ def sign_out(request: HttpRequest) -> HttpResponse:
     return redirect("student:home")
 
 
+def _records(request: HttpRequest) -> list:
+    """The session's roster records (every year), read once per request."""
+    if not hasattr(request, "_student_records"):
+        request._student_records = selectors.session_records(request.student_record_ids)
+    return request._student_records
+
+
+def _records_of_year(request: HttpRequest, policy_year: PolicyYear) -> list:
+    return selectors.records_of_year(_records(request), policy_year)
+
+
 def _person_state(request: HttpRequest, policy_year: PolicyYear) -> selectors.StudentState | None:
-    id_number = selectors.person_of(request.student_record_ids)
-    return None if id_number is None else selectors.student_state(id_number, policy_year)
+    records = _records(request)
+    if not records:
+        return None
+    return selectors.student_state(records[0].id_number, policy_year)
 
 
 def _done_elsewhere(state: selectors.StudentState, bound: tuple[int, ...]) -> bool:
@@ -303,7 +316,7 @@ def start(request: HttpRequest, policy_year: PolicyYear) -> HttpResponse:
         return routed
     if not policy_year.is_open():
         return _message(request, "参保确认已结束", policy_year.closed_message() + "。")
-    records = selectors.records_for_student(request.student_record_ids, policy_year)
+    records = _records_of_year(request, policy_year)
     if not records:
         return _message(
             request,
@@ -319,7 +332,7 @@ def start(request: HttpRequest, policy_year: PolicyYear) -> HttpResponse:
 @student_flow
 @require_http_methods(["GET", "POST"])
 def choose_school(request: HttpRequest, policy_year: PolicyYear) -> HttpResponse:
-    records = selectors.records_for_student(request.student_record_ids, policy_year)
+    records = _records_of_year(request, policy_year)
     error = ""
     if request.method == "POST":
         chosen = next((r for r in records if str(r.pk) == request.POST.get("record")), None)
@@ -336,7 +349,7 @@ def choose_school(request: HttpRequest, policy_year: PolicyYear) -> HttpResponse
 
 
 def _chosen_record(request: HttpRequest, policy_year: PolicyYear):
-    records = selectors.records_for_student(request.student_record_ids, policy_year)
+    records = _records_of_year(request, policy_year)
     return next((r for r in records if r.pk == request.session.get(SESSION_RECORD)), None)
 
 
@@ -356,7 +369,7 @@ def check_record(request: HttpRequest, policy_year: PolicyYear) -> HttpResponse:
             "step": 2,
             # 上一步: the school choice when there was one, else the page the flow began on.
             "back_url": reverse("student:school")
-            if len(selectors.records_for_student(request.student_record_ids, policy_year)) > 1
+            if len(_records_of_year(request, policy_year)) > 1
             else reverse("student:home"),
         },
     )

@@ -26,11 +26,12 @@ BUDGETS = {
     "identify POST": 5,  # address's codes, person's codes, roster, new code, new session
     "verify GET": 1,  # the countdown (the person's last code)
     "verify POST": 6,  # count the attempt, read the code, spend it, old session, audit, session
-    "start GET": 4,
-    "record GET": 2,
-    "pledge GET": 2,
-    "pledge POST": 8,
-    "submitted GET": 1,
+    "start GET": 3,  # the session's records, the person's applications, session (chosen record)
+    "record GET": 1,  # the session's records
+    "pledge GET": 2,  # the session's records, the person's applications
+    # records, applications (view), applications (service), application, pledge, audit, session
+    "pledge POST": 7,
+    "submitted GET": 1,  # the application
 }
 
 
