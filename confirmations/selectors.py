@@ -49,7 +49,7 @@ def session_records(record_ids: Iterable[int]) -> list[StudentRecord]:
     """
     return list(
         StudentRecord.objects.filter(pk__in=list(record_ids))
-        .select_related("school", "campus")
+        .select_related("school")
         .order_by("school__code", "pk")
     )
 
@@ -62,9 +62,9 @@ def records_of_year(
 
 
 def student_state(id_number: str, policy_year: PolicyYear) -> StudentState:
-    applications = list(
-        applications_of(id_number).filter(policy_year=policy_year).select_related("record")
-    )
+    # No join for the record: every step asks, and almost always no application exists yet; a
+    # failed one reads its record when asked whether it may be applied for again.
+    applications = list(applications_of(id_number).filter(policy_year=policy_year))
     live = next((a for a in applications if a.state != Application.State.FAILED), None)
     failed = next((a for a in applications if a.state == Application.State.FAILED), None)
     can_reapply = live is None and failed is not None and reapply_allowed(failed)

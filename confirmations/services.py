@@ -218,9 +218,9 @@ def _refuse_when_applied(id_number: str, policy_year: PolicyYear) -> None:
     # The person's applications this year in one query: the live one (at most one, by the
     # partial unique constraint) and the latest failure.
     applications = list(
-        Application.objects.filter(id_number=id_number, policy_year=policy_year)
-        .select_related("record")
-        .order_by("-submitted_at")
+        Application.objects.filter(id_number=id_number, policy_year=policy_year).order_by(
+            "-submitted_at"
+        )
     )
     live = next((a for a in applications if a.state != Application.State.FAILED), None)
     if live is not None:

@@ -443,12 +443,16 @@ def _signature_to_keep(request: HttpRequest) -> str:
 def _own_application(request: HttpRequest, approval_number: str) -> Application:
     application = (
         selectors.applications_through(request.student_record_ids)
-        .select_related("record__school", "policy_year__city")
+        .select_related("record__school")
         .filter(approval_number=approval_number)
         .first()
     )
     if application is None:
         raise Http404
+    # Its year is almost always the current one, kept between requests: no join for it.
+    current = PolicyYear.current()
+    if current is not None and current.pk == application.policy_year_id:
+        application.policy_year = current
     return application
 
 
