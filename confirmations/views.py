@@ -385,12 +385,16 @@ def pledge(request: HttpRequest, policy_year: PolicyYear) -> HttpResponse:
     record = _chosen_record(request, policy_year)
     if record is None:
         return redirect("student:start")
-    # The session's records share one ID number: the chosen record's (no query for it).
-    state = selectors.student_state(record.id_number, policy_year)
-    if _done_elsewhere(state, request.student_record_ids):
-        return _message(request, ELSEWHERE_TITLE, ELSEWHERE_MESSAGE)
     form = SignForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    submitting = request.method == "POST" and form.is_valid()
+    # A submission is checked by the service, which refuses an application made elsewhere
+    # (answered below as here); the page itself asks first. The session's records share one
+    # ID number: the chosen record's (no query for it).
+    if not submitting and _done_elsewhere(
+        selectors.student_state(record.id_number, policy_year), request.student_record_ids
+    ):
+        return _message(request, ELSEWHERE_TITLE, ELSEWHERE_MESSAGE)
+    if submitting:
         try:
             signature = services.PledgeSignature(
                 png=services.signature_from_data_url(form.cleaned_data["signature"]),

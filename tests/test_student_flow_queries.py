@@ -29,8 +29,8 @@ BUDGETS = {
     "start GET": 3,  # the session's records, the person's applications, session (chosen record)
     "record GET": 1,  # the session's records
     "pledge GET": 2,  # the session's records, the person's applications
-    # records, applications (view), applications (service), application, pledge, audit, session
-    "pledge POST": 7,
+    # records, the person's applications, application, pledge, audit, session
+    "pledge POST": 6,
     "submitted GET": 1,  # the application
 }
 
