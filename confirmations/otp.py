@@ -24,7 +24,7 @@ import secrets
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import Count, F, Max, Q
+from django.db.models import Count, F, Max
 from django.utils import timezone
 
 from confirmations.models import OneTimeCode
@@ -38,14 +38,13 @@ from enrollment.rules import (
     normalize_text,
     same_name,
 )
-from security.throttle import backoff_wait
+from security.throttle import attempts_wait
 
 CODE_TTL = dt.timedelta(minutes=5)
 RESEND_AFTER = dt.timedelta(seconds=60)
 SENDS_PER_PERSON_PER_HOUR = 5
 VERIFY_ATTEMPTS = 5
 ADDRESS_WINDOW = dt.timedelta(hours=1)
-PERSON_WINDOW = dt.timedelta(hours=1)
 ADDRESS_BACKOFF_BASE_SECONDS = 1
 
 
@@ -81,28 +80,13 @@ def _digest(*parts: str) -> str:
     return hmac.new(key, "\x1f".join(parts).encode(), hashlib.sha256).hexdigest()
 
 
-def _recent_codes(*, client_ip: str | None, pair_hash: str, now: dt.datetime) -> dict:
-    """The address's codes and the person's codes of the last hour, counted and dated in one
-    query (each through its own index: (client_ip, created_at), (pair_hash, created_at))."""
-    person = Q(pair_hash=pair_hash, created_at__gte=now - PERSON_WINDOW)
-    address = Q(client_ip=client_ip, created_at__gte=now - ADDRESS_WINDOW) if client_ip else None
-    aggregates = {"mine": Count("pk", filter=person), "mine_last": Max("created_at", filter=person)}
-    if address is not None:
-        aggregates |= {
-            "address": Count("pk", filter=address),
-            "address_last": Max("created_at", filter=address),
-        }
-    recent = OneTimeCode.objects.filter(person | address if address else person).aggregate(
-        **aggregates
-    )
-    return {"address": 0, "address_last": None} | recent
-
-
-def _address_wait(recent: dict, now: dt.datetime) -> int:
-    return backoff_wait(
-        recent=recent["address"],
+def _address_wait(client_ip: str | None, now: dt.datetime) -> int:
+    if not client_ip:
+        return 0
+    return attempts_wait(
+        OneTimeCode.objects.filter(client_ip=client_ip, created_at__gte=now - ADDRESS_WINDOW),
+        at_field="created_at",
         free=settings.IDENTIFY_FREE_PER_ADDRESS_PER_HOUR,
-        last_at=recent["address_last"],
         now=now,
         base_seconds=ADDRESS_BACKOFF_BASE_SECONDS,
         max_seconds=settings.IDENTIFY_MAX_BACKOFF_SECONDS,
@@ -152,13 +136,15 @@ def code_request(*, name: str, id_number: str, client_ip: str | None) -> CodeSen
         raise MalformedIdNumber(problem)
     name = normalize_text(name)
     now = timezone.now()
-    pair_hash = _digest("pair", id_number, name_key(name))
-    recent = _recent_codes(client_ip=client_ip, pair_hash=pair_hash, now=now)
-    if wait := _address_wait(recent, now):
+    if wait := _address_wait(client_ip, now):
         raise RateLimited(f"当前网络获取验证码的人较多，请 {wait} 秒后再试")
-    if recent["mine"] >= SENDS_PER_PERSON_PER_HOUR:
+    pair_hash = _digest("pair", id_number, name_key(name))
+    mine = OneTimeCode.objects.filter(
+        pair_hash=pair_hash, created_at__gte=now - dt.timedelta(hours=1)
+    ).aggregate(count=Count("pk"), last=Max("created_at"))
+    if mine["count"] >= SENDS_PER_PERSON_PER_HOUR:
         raise RateLimited("获取验证码次数过多，请一小时后再试")
-    if wait := _resend_wait(recent["mine_last"], now):
+    if wait := _resend_wait(mine["last"], now):
         raise ResendTooSoon(wait)
 
     deliveries, messages = [], []

@@ -23,7 +23,7 @@ SAVEPOINT = re.compile(r"(RELEASE |ROLLBACK TO )?SAVEPOINT ", re.I)
 # Step → statements, savepoints aside (the test runs in a transaction; production does not).
 BUDGETS = {
     "identify GET": 0,
-    "identify POST": 4,  # the address's and the person's recent codes, roster, new code, session
+    "identify POST": 5,  # address's codes, person's codes, roster, new code, new session
     "verify GET": 1,  # the countdown (the person's last code)
     "verify POST": 6,  # count the attempt, read the code, spend it, old session, audit, session
     "start GET": 3,  # the session's records, the person's applications, session (chosen record)
