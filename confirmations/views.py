@@ -444,13 +444,13 @@ def _signature_to_keep(request: HttpRequest) -> str:
     return data_url
 
 
-def _own_application(request: HttpRequest, approval_number: str) -> Application:
-    application = (
-        selectors.applications_through(request.student_record_ids)
-        .select_related("record__school")
-        .filter(approval_number=approval_number)
-        .first()
-    )
+def _own_application(
+    request: HttpRequest, approval_number: str, *, with_record: bool = True
+) -> Application:
+    applications = selectors.applications_through(request.student_record_ids)
+    if with_record:
+        applications = applications.select_related("record__school")
+    application = applications.filter(approval_number=approval_number).first()
     if application is None:
         raise Http404
     # Its year is almost always the current one, kept between requests: no join for it.
@@ -462,7 +462,8 @@ def _own_application(request: HttpRequest, approval_number: str) -> Application:
 
 @student_required
 def submitted(request: HttpRequest, approval_number: str) -> HttpResponse:
-    application = _own_application(request, approval_number)
+    # The page names the application and its year, not the record: no join for it.
+    application = _own_application(request, approval_number, with_record=False)
     return render(request, "confirmations/submitted.html", {"application": application, "step": 4})
 
 
