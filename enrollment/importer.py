@@ -149,16 +149,17 @@ class RosterResult:
 # --- reading ---------------------------------------------------------------------------------
 
 
-def read_roster(content: bytes) -> RosterSheet:
+def read_roster(content: bytes, *, limits: spreadsheets.ReadLimits | None = None) -> RosterSheet:
     """Read the first sheet of an .xlsx roster; refuse files that are not one.
 
     The file is inspected and parsed in a child process with memory and time limits
-    (`enrollment.spreadsheets`): a hostile file is refused, or ends that process, never ours.
+    (`enrollment.spreadsheets`; the upload's unless `limits` is given, which only the operator's
+    command does): a hostile file is refused, or ends that process, never ours.
     The header row is found, not assumed: real rosters carry a title row above it (and start
     with a 序号 column, and mark required headers with *).
     """
     try:
-        sheet = spreadsheets.read_first_sheet(content)
+        sheet = spreadsheets.read_first_sheet(content, limits=limits)
     except spreadsheets.SpreadsheetUnreadable as exc:
         raise RosterUnreadable(exc.message) from exc
     except spreadsheets.SpreadsheetRefused as exc:
@@ -299,12 +300,14 @@ def roster_import(
     commit: bool,
     progress: ProgressCallback | None = None,
     today: dt.date | None = None,
+    limits: spreadsheets.ReadLimits | None = None,
 ) -> RosterResult:
     """Check every row of a roster for `school`; with `commit`, store the valid rows atomically.
 
     Without `commit` nothing is written and the counts say what a commit would do. With it, the
     check runs again inside the transaction (the records may have changed since the preview),
-    while the school is locked against concurrent commits.
+    while the school is locked against concurrent commits. `limits` are the reader's (see
+    `read_roster`): the upload's unless the operator's command passes its own.
     """
     today = today or timezone.localdate()
     with _gc_paused():
@@ -316,6 +319,7 @@ def roster_import(
             commit=commit,
             progress=progress,
             today=today,
+            limits=limits,
         )
 
 
@@ -344,8 +348,9 @@ def _import(
     commit: bool,
     progress: ProgressCallback | None,
     today: dt.date,
+    limits: spreadsheets.ReadLimits | None,
 ) -> RosterResult:
-    sheet = read_roster(content)
+    sheet = read_roster(content, limits=limits)
     if not commit:
         result, _ = _check(
             sheet, school=school, year=year, user=user, today=today, progress=progress

@@ -299,3 +299,51 @@ def test_parent_reads_at_most_the_cap_of_a_child_that_writes_without_end(monkeyp
     with pytest.raises(spreadsheets.SpreadsheetRefused) as refused:
         spreadsheets.read_first_sheet(hostile.sparse_corner(), timeout=20)
     assert "4 MB" in refused.value.message
+
+
+# --- the operator's limits (issue 14): only the command raises them ---------------------------
+
+
+def test_operator_limits_read_more_rows_than_an_upload_may_have():
+    content = hostile.million_rows(rows=100_001)
+    with pytest.raises(spreadsheets.SpreadsheetRefused, match="100,000 行"):
+        spreadsheets.read_first_sheet(content)
+    rows = spreadsheets.read_first_sheet(content, limits=spreadsheets.operator_limits(100_002)).rows
+    assert len(rows) == 100_002 and rows[-1][0] == 100_002
+
+
+def test_operator_limits_scale_what_grows_with_the_roster():
+    upload = spreadsheets.upload_limits()
+    limits = spreadsheets.operator_limits(200_000)
+    assert limits.rows == 200_000
+    for name in ("file_bytes", "uncompressed_bytes", "output_bytes", "address_space_bytes"):
+        assert getattr(limits, name) == 2 * getattr(upload, name), name
+    assert limits.seconds == 2 * upload.seconds
+
+
+def test_operator_limits_below_the_upload_rows_keep_the_upload_sizes():
+    limits = spreadsheets.operator_limits(50)
+    assert limits == spreadsheets.ReadLimits(
+        50, *spreadsheets.astuple(spreadsheets.upload_limits())[1:]
+    )
+
+
+@pytest.mark.parametrize("rows", [0, spreadsheets.OPERATOR_MAX_ROWS + 1])
+def test_operator_limits_refuse_rows_outside_the_ceiling(rows):
+    with pytest.raises(spreadsheets.SpreadsheetRefused) as refused:
+        spreadsheets.operator_limits(rows)
+    assert "250,000" in refused.value.message
+
+
+def test_reader_started_without_limits_reads_under_the_upload_limits():
+    """The child takes its limits as arguments; with none it applies the upload's."""
+    import subprocess
+
+    finished = subprocess.run(
+        spreadsheets._child_command(),
+        input=hostile.million_rows(rows=100_001),
+        capture_output=True,
+        cwd=spreadsheets._ROOT,
+        check=True,
+    )
+    assert "100,000 行" in finished.stdout.decode()
