@@ -62,6 +62,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import io
+import itertools
 import json
 import os
 import posixpath
@@ -601,16 +602,87 @@ def read_first_sheet(
     timeout = limits.seconds + 10 if timeout is None else timeout
     _check_container(content, limits)  # cheap, and spares a child for the common mistakes
     command = [*_child_command(), *limits.as_args()]
-    returncode, output = _run_child(command, content, timeout=timeout, limits=limits)
+    returncode, lines = _run_child(command, content, timeout=timeout, limits=limits)
     if returncode != 0:
         raise SpreadsheetUnreadable(_unreadable_message(_exit_reason(returncode), limits))
-    try:
-        answer = json.loads(output, object_hook=_decode_cell)
-    except ValueError as exc:
-        raise SpreadsheetUnreadable(_unreadable_message("输出无法识别", limits)) from exc
-    if "refused" in answer:
-        raise SpreadsheetRefused(answer["refused"])
-    return SheetRows(rows=[(number, cells) for number, cells in answer["rows"]])
+    # Parsed once the child is gone (while it runs it holds the whole sheet), each line let go
+    # as it is parsed: never the whole output as one string, nor as text and rows at once.
+    reply = _Reply()
+    for index, line in enumerate(lines):
+        lines[index] = b""
+        reply.take(line)
+    del lines
+    if reply.refused is not None:
+        raise SpreadsheetRefused(reply.refused)
+    if reply.damaged or not reply.finished:
+        raise SpreadsheetUnreadable(_unreadable_message("输出无法识别", limits))
+    return SheetRows(rows=reply.rows)
+
+
+# A column keeps one string object per distinct value while it has at most this many: codes,
+# places, colleges, dates as text repeat down a roster; names, ID numbers and phones do not,
+# and stop being shared after this many rows (their dict would cost more than it saves).
+SHARED_VALUES_PER_COLUMN = 4096
+# Rows per line of the child's output: the parent parses a line as it arrives.
+_BATCH_ROWS = 1000
+
+
+class _Reply:
+    """The child's answer, parsed line by line (never held whole): batches of rows, each line a JSON array of [row number, cells]; then one object, either
+    {"numbers": [[row, column, text], …]} (the stored text of numbers a float may not hold:
+    the end of a read) or {"refused": message}.
+
+    Repeating text is shared as the rows come: at 200,000 rows one string object per cell
+    would cost about 1 KB a row more (the cells are kept while the rows are checked)."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[int, list[object]]] = []
+        self.refused: str | None = None
+        self.finished = False
+        self.damaged = False
+        self._shared: list[dict[str, str]] = []
+        self._sharing: list[int] = []  # the columns still shared
+        self._columns = 0
+
+    def take(self, line: bytes) -> None:
+        try:
+            value = json.loads(line, object_hook=_decode_cell)
+            if isinstance(value, list):
+                for number, cells in value:
+                    self._share(cells)
+                    self.rows.append((number, cells))
+            elif "refused" in value:
+                self.refused = str(value["refused"])
+            elif "numbers" in value:
+                self._attach_numbers(value["numbers"])
+                self.finished = True
+            else:
+                self.damaged = True
+        except (ValueError, TypeError, KeyError, IndexError):
+            self.damaged = True
+
+    def _share(self, cells: list[object]) -> None:
+        if len(cells) > self._columns:
+            self._shared += [{} for _ in range(len(cells) - self._columns)]
+            self._sharing += range(self._columns, len(cells))
+            self._columns = len(cells)
+        for index in self._sharing:
+            if index < len(cells) and type(value := cells[index]) is str:
+                seen = self._shared[index]
+                cells[index] = seen.setdefault(value, value)
+                if len(seen) > SHARED_VALUES_PER_COLUMN:
+                    self._sharing = [kept for kept in self._sharing if kept != index]
+                    self._shared[index] = {}
+
+    def _attach_numbers(self, numbers: list[list]) -> None:
+        wanted: dict[int, list[tuple[int, str]]] = {}
+        for number, column, text in numbers:
+            wanted.setdefault(number, []).append((column, text))
+        if not wanted:
+            return
+        for number, cells in self.rows:
+            for column, text in wanted.get(number, ()):
+                cells[column] = ExactNumber(cells[column], text)
 
 
 def _child_command() -> list[str]:
@@ -620,10 +692,10 @@ def _child_command() -> list[str]:
 
 def _run_child(
     command: list[str], content: bytes, *, timeout: float, limits: ReadLimits
-) -> tuple[int, bytes]:
-    """Run the reader, feeding it the file; return its exit code and at most
-    `limits.output_bytes` of its output. Past that the child is killed and the file refused: the parent never holds
-    more than the cap, whatever the child writes."""
+) -> tuple[int, list[bytes]]:
+    """Run the reader, feeding it the file; return its exit code and its output as lines, at
+    most `limits.output_bytes` in all. Past that the child is killed and the file refused: the
+    parent never holds more than the cap, whatever the child writes."""
     process = subprocess.Popen(
         command,
         stdin=subprocess.PIPE,
@@ -632,8 +704,8 @@ def _run_child(
         cwd=_ROOT,
         env=_child_environment(),
     )
-    chunks: list[bytes] = []
     over = threading.Event()
+    lines: list[bytes] = []
 
     def feed() -> None:
         try:
@@ -644,13 +716,22 @@ def _run_child(
 
     def drain() -> None:
         size = 0
+        line: list[bytes] = []  # the parts of a line that runs on into the next chunk
         while chunk := process.stdout.read(CHUNK_BYTES):
             size += len(chunk)
             if size > limits.output_bytes:
                 over.set()
                 process.kill()
                 return
-            chunks.append(chunk)
+            start = 0
+            while (end := chunk.find(b"\n", start)) != -1:
+                line.append(chunk[start:end])
+                lines.append(b"".join(line))
+                line, start = [], end + 1
+            if start < len(chunk):
+                line.append(chunk[start:])
+        if line:
+            lines.append(b"".join(line))
 
     threads = [threading.Thread(target=feed, daemon=True), threading.Thread(target=drain)]
     for thread in threads:
@@ -666,7 +747,7 @@ def _run_child(
         process.stdout.close()
     if over.is_set():
         raise SpreadsheetRefused(_output_too_large_message(limits))
-    return returncode, b"".join(chunks)
+    return returncode, lines
 
 
 def _output_too_large_message(limits: ReadLimits) -> str:
@@ -702,17 +783,27 @@ def _child_main(argv: list[str]) -> int:
     _limit(resource.RLIMIT_AS, limits.address_space_bytes)
     _limit(resource.RLIMIT_CPU, limits.seconds)
     content = sys.stdin.buffer.read(limits.file_bytes + 1)
+    out = sys.stdout.buffer
     try:
         inspect_xlsx(content, limits)
-        rows = list(_read_rows(content, limits))
-        _attach_number_texts(content, rows)
-        output = json.dumps({"rows": rows}, ensure_ascii=False, default=_encode_cell).encode()
-        if len(output) > limits.output_bytes:
-            raise SpreadsheetRefused(_output_too_large_message(limits))
+        # Rows go out in batches as they are read (see _Reply): neither process holds the
+        # whole output, and the child holds no list of every row.
+        written = 0
+        inexact: set[tuple[int, int]] = set()
+        rows = _read_rows(content, limits)
+        while batch := list(itertools.islice(rows, _BATCH_ROWS)):
+            inexact.update(_inexact_cells(batch))
+            line = json.dumps(batch, ensure_ascii=False, default=_encode_cell).encode() + b"\n"
+            written += len(line)
+            if written > limits.output_bytes:
+                raise SpreadsheetRefused(_output_too_large_message(limits))
+            out.write(line)
+        texts = _number_texts(content, inexact) if inexact else {}
+        last = {"numbers": [[row, column, text] for (row, column), text in texts.items()]}
     except SpreadsheetRefused as refusal:
-        output = json.dumps({"refused": refusal.message}, ensure_ascii=False).encode()
-    sys.stdout.buffer.write(output)
-    sys.stdout.flush()
+        last = {"refused": refusal.message}
+    out.write(json.dumps(last, ensure_ascii=False).encode() + b"\n")
+    out.flush()
     return 0
 
 
@@ -761,13 +852,6 @@ def filled(value: object) -> bool:
     return True
 
 
-class _NumberText:
-    """A number cell and its stored text, on its way out of the child (see ExactNumber)."""
-
-    def __init__(self, value: float, text: str) -> None:
-        self.value, self.text = value, text
-
-
 def _inexact(value: object) -> bool:
     kind = value.__class__
     if kind is float:
@@ -778,25 +862,21 @@ def _inexact(value: object) -> bool:
 _NUMBER_TYPES = frozenset({int, float})
 
 
-def _attach_number_texts(content: bytes, rows: list[tuple[int, list[object]]]) -> None:
-    """Give the numbers a float may not reproduce the text the worksheet stored for them.
+def _inexact_cells(rows: list[tuple[int, list[object]]]) -> set[tuple[int, int]]:
+    """(row, column) of the numbers a float may not reproduce: their stored text is sent too
+    (`_number_texts`, then ExactNumber in the parent).
 
     Rare (a long number typed into a number cell), so the sheet's XML is only read again when
     there is one; a cell not found in the canonical spelling keeps its float. Rows of text
     only (the template's) are passed over by their cell types alone, at C speed.
     """
-    wanted = {
-        (number, index): values
+    return {
+        (number, index)
         for number, values in rows
         if not _NUMBER_TYPES.isdisjoint(map(type, values))
         for index, value in enumerate(values)
         if _inexact(value)
     }
-    if not wanted:
-        return
-    for (number, index), text in _number_texts(content, set(wanted)).items():
-        values = wanted[(number, index)]
-        values[index] = _NumberText(values[index], text)
 
 
 _NUMBER_CELL = re.compile(rb'<c r="([A-Z]{1,3})([0-9]{1,7})"([^>]*?)>(.*?)</c>', re.DOTALL)
@@ -862,8 +942,6 @@ _CELL_TYPES = {
 
 
 def _encode_cell(value: object) -> object:
-    if isinstance(value, _NumberText):
-        return {"$number": [value.value, value.text]}
     for name, (kind, _) in _CELL_TYPES.items():
         if isinstance(value, kind):
             return {"$" + name: value.isoformat()}
@@ -877,8 +955,6 @@ def _decode_cell(obj: dict) -> object:
         ((key, value),) = obj.items()
         if key == "$timedelta":
             return dt.timedelta(seconds=value)
-        if key == "$number":
-            return ExactNumber(*value)
         if key.startswith("$") and key[1:] in _CELL_TYPES:
             return _CELL_TYPES[key[1:]][1](value)
     return obj

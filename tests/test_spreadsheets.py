@@ -347,3 +347,35 @@ def test_reader_started_without_limits_reads_under_the_upload_limits():
         check=True,
     )
     assert "100,000 行" in finished.stdout.decode()
+
+
+# --- the child's answer, line by line (issue 14) ------------------------------------------------
+
+
+def test_reader_answer_that_stops_before_its_end_is_unreadable(monkeypatch):
+    """A child that exits cleanly after some rows but without its closing line has not read the
+    whole sheet: the file is not taken as read."""
+    partial = 'import sys; sys.stdout.write(\'[[1, ["姓名"]], [2, ["张三"]]]\\n\')'
+    monkeypatch.setattr(spreadsheets, "_child_command", lambda: [sys.executable, "-c", partial])
+    with pytest.raises(spreadsheets.SpreadsheetUnreadable) as unreadable:
+        spreadsheets.read_first_sheet(hostile.sparse_corner())
+    assert "输出无法识别" in unreadable.value.message
+
+
+def test_reader_shares_one_string_per_repeating_value(year):
+    """Past SHARED_VALUES_PER_COLUMN rows (the unique columns have stopped being shared), a
+    college read in the last row is the very object read in an early row; values are intact."""
+    count = spreadsheets.SHARED_VALUES_PER_COLUMN + 10
+    rows = demo_rows(count, school_code="1012", campus_codes=["101200"], year=year)
+    sheet = spreadsheets.read_first_sheet(roster_workbook(rows)).rows
+    college = rules_index("学院")
+    early, last = sheet[1 + (count - 1) % 4][1], sheet[-1][1]  # demo colleges repeat every 4
+    assert early[college] == last[college] == rows[-1]["学院"]
+    assert early[college] is last[college]
+    assert last[rules_index("学号")] == rows[-1]["学号"]
+
+
+def rules_index(header: str) -> int:
+    from enrollment import rules
+
+    return rules.HEADERS.index(header)
