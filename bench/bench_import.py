@@ -406,9 +406,11 @@ class CommandRun:
 _PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024 if hasattr(os, "sysconf") else 4
 
 
-def _descendants(pid: int) -> list[int]:
-    """Every process below `pid` (through /proc/PID/task/TID/children), not `pid` itself."""
-    found, queue = [], [pid]
+def _descendants(pid: int) -> list[tuple[int, int]]:
+    """(process, its parent) for every process below `pid` (through
+    /proc/PID/task/TID/children), not `pid` itself."""
+    found: list[tuple[int, int]] = []
+    queue = [pid]
     while queue:
         parent = queue.pop()
         try:
@@ -421,9 +423,17 @@ def _descendants(pid: int) -> list[int]:
                     children = [int(child) for child in handle.read().split()]
             except OSError:
                 continue
-            found.extend(children)
+            found.extend((child, parent) for child in children)
             queue.extend(children)
     return found
+
+
+def _command_line(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return handle.read()
+    except OSError:
+        return b""
 
 
 def _resident_kb(pid: int) -> int:
@@ -451,7 +461,12 @@ class TreeMemory:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            total = sum(_resident_kb(pid) for pid in _descendants(self.pid))
+            # A child forked but not yet exec'd shows its parent's pages: not counted twice.
+            total = sum(
+                _resident_kb(pid)
+                for pid, parent in _descendants(self.pid)
+                if _command_line(pid) != _command_line(parent)
+            )
             self.peak_kb = max(self.peak_kb, total)
             self.samples += 1
             self._stop.wait(self.interval)
@@ -530,7 +545,13 @@ def _table_writes() -> dict[str, int]:
 
 
 def run_command(
-    label: str, path: Path, *, year: int, database_url: str, max_rows: int | None = None
+    label: str,
+    path: Path,
+    *,
+    year: int,
+    database_url: str,
+    max_rows: int | None = None,
+    root: Path = ROOT,
 ) -> CommandRun:
     """`manage.py import_roster PATH --school 1012 --commit --json` in its own process: wall
     time, the peak RSS of its largest process (the command or its reader child, from wait4),
@@ -563,7 +584,7 @@ def run_command(
     # inherit our RSS high-water mark, and wait4 would report it as the command's.
     launcher = subprocess.Popen(
         [sys.executable, "-c", _LAUNCHER, *command],
-        cwd=ROOT,
+        cwd=root,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -598,6 +619,9 @@ class FloorRun:
     firsts: list[CommandRun] = field(default_factory=list)
     unchanged: list[CommandRun] = field(default_factory=list)
     loads: list[float] = field(default_factory=list)
+    # The same command from another checkout (--before-root), in the same rounds.
+    before_firsts: list[CommandRun] = field(default_factory=list)
+    before_unchanged: list[CommandRun] = field(default_factory=list)
 
     @property
     def floors(self) -> list[float]:
@@ -638,10 +662,16 @@ def command_max_rows(rows: int) -> int | None:
 
 
 def floor_and_command_sizes(
-    fixture: Fixture, rosters: list[Rosters], database_url: str, *, rounds: int
+    fixture: Fixture,
+    rosters: list[Rosters],
+    database_url: str,
+    *,
+    rounds: int,
+    before_root: Path | None = None,
 ) -> dict[int, FloorRun]:
     """Per round, for each roster in turn: the floor, the command (all new), the command again
-    (unchanged). Sizes interleaved within each round, so a busy minute falls on all of them."""
+    (unchanged), and with `before_root` the same two from that checkout. Sizes interleaved
+    within each round, so a busy minute falls on all of them."""
     import json
     import tempfile
 
@@ -676,6 +706,19 @@ def floor_and_command_sizes(
                 report = json.loads(again.output)
                 assert (report["unchanged"], report["committed"]) == (n, True), report
                 run.unchanged.append(again)
+                if before_root is not None:
+                    clear_records(fixture.school)
+                    old = run_command("all new", path, root=before_root, **options)
+                    assert json.loads(old.output)["inserted"] == n, old.output
+                    run.before_firsts.append(old)
+                    old_again = run_command("unchanged", path, root=before_root, **options)
+                    assert json.loads(old_again.output)["unchanged"] == n, old_again.output
+                    run.before_unchanged.append(old_again)
+                    print(
+                        f"  round {round_number}, {n:,} rows, before: command {old.seconds:.2f} s "
+                        f"({old.tree_peak_mb:.0f} MB), unchanged {old_again.seconds:.2f} s",
+                        flush=True,
+                    )
                 print(
                     f"  round {round_number}, {n:,} rows: floor {read + copy:.2f} s, "
                     f"command {first.seconds:.2f} s ({first.tree_peak_mb:.0f} MB), "
@@ -764,8 +807,40 @@ def sizes_lines(runs: dict[int, FloorRun]) -> list[str]:
     return lines
 
 
+def before_after_lines(runs: dict[int, FloorRun], before_root: Path) -> list[str]:
+    """The command from `before_root` and from this checkout, run in the same rounds."""
+    lines = [
+        f"Before = `{before_root}` (an export of the earlier commit), after = this checkout; "
+        "both commands in every round, right after each other, best of the rounds:",
+        "",
+        "| rows | floor s | before s (ratio) | after s (ratio) | before s / 1,000 rows | "
+        "after s / 1,000 rows | before peak MB, command + reader | after peak MB, command + "
+        "reader | before peak MB, largest process | after peak MB, largest process | "
+        "before unchanged s | after unchanged s |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for rows, run in sorted(runs.items()):
+        old = min(run.before_firsts, key=lambda r: r.seconds)
+        new = run.first
+        olds = run.before_firsts + run.before_unchanged
+        lines.append(
+            f"| {rows:,} | {run.floor:.2f} | {old.seconds:.2f} ({old.seconds / run.floor:.2f}×) | "
+            f"{new.seconds:.2f} ({run.ratio:.2f}×) | {old.seconds / rows * 1000:.3f} | "
+            f"{new.seconds / rows * 1000:.3f} | {max(r.tree_peak_mb for r in olds):.0f} | "
+            f"{run.tree_peak_mb:.0f} | {max(r.peak_mb for r in olds):.0f} | {run.peak_mb:.0f} | "
+            f"{min(r.seconds for r in run.before_unchanged):.2f} | "
+            f"{min(r.seconds for r in run.unchanged):.2f} |"
+        )
+    return lines
+
+
 def record_sizes(
-    runs: dict[int, FloorRun], rosters: list[Rosters], info: dict, url: str, rounds: int
+    runs: dict[int, FloorRun],
+    rosters: list[Rosters],
+    info: dict,
+    url: str,
+    rounds: int,
+    before_root: Path | None = None,
 ) -> None:
     sizes = ",".join(str(roster.rows) for roster in rosters)
     marker = f"bench_import:sizes:{info['vendor']}:{sizes}"
@@ -785,9 +860,11 @@ def record_sizes(
             for r in rosters
         ),
         f"- command: `.venv/bin/python bench/bench_import.py --sizes {sizes} --rounds {rounds} "
-        "--record`",
+        + (f"--before-root {before_root} " if before_root else "")
+        + "--record`",
         "",
         *sizes_lines(runs),
+        *(["", *before_after_lines(runs, before_root)] if before_root else []),
     ]
     for roster in rosters:
         section += ["", f"### {roster.rows:,} rows", "", *floor_lines(runs[roster.rows], roster)]
@@ -967,6 +1044,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=50_000)
     parser.add_argument(
+        "--before-root",
+        type=Path,
+        default=None,
+        help="with --sizes: also run import_roster from this other checkout (e.g. `git archive` "
+        "of an earlier commit) in every round, for a before/after under the same load",
+    )
+    parser.add_argument(
         "--sizes",
         default=None,
         help="comma-separated row counts (e.g. 50000,100000,200000): only the floor and the "
@@ -1032,14 +1116,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"generating a {size:,}-row roster …", flush=True)
             rosters.append(make_rosters(size, year, changed_too=False))
         print(f"floor and command, {args.rounds} rounds …", flush=True)
-        runs = floor_and_command_sizes(fixture, rosters, url, rounds=args.rounds)
+        runs = floor_and_command_sizes(
+            fixture, rosters, url, rounds=args.rounds, before_root=args.before_root
+        )
         for roster in rosters:
             print(f"\n{roster.rows:,} rows")
             print("\n".join(floor_lines(runs[roster.rows], roster)))
         print()
         print("\n".join(sizes_lines(runs)))
+        if args.before_root:
+            print()
+            print("\n".join(before_after_lines(runs, args.before_root)))
         if args.record:
-            record_sizes(runs, rosters, info, url, args.rounds)
+            record_sizes(runs, rosters, info, url, args.rounds, args.before_root)
         clear_records(fixture.school)
         return 0
 
