@@ -4,6 +4,13 @@ Run from the project root:
 
     .venv/bin/python bench/bench_import.py [--rows 50000] [--database-url URL] [--record]
     .venv/bin/python bench/bench_import.py --profile 2 --profile 4   # cProfile, top 25 by cumtime
+    .venv/bin/python bench/bench_import.py --sizes 50000,100000,200000 --record   # linearity
+
+With --sizes, only the floor and `import_roster --commit` are measured, at each size in every
+round (sizes interleaved, so that the load of the shared machine falls on all alike): the ratio to
+the floor, seconds per 1,000 rows (and the marginal cost between sizes: linearity), the peak of
+the command's and its reader child's resident memory added together (sampled), and the rows an
+unchanged re-upload writes. Past the upload's 100,000 rows the command runs with --max-rows.
 
 Target: 50,000 rows validated and committed on PostgreSQL in well under 10 s (the preview check
 plus the commit, steps 1 + 2 below).
@@ -170,12 +177,14 @@ class Rosters:
     generate_seconds: float
 
 
-def make_rosters(count: int, year: int) -> Rosters:
+def make_rosters(count: int, year: int, *, changed_too: bool = True) -> Rosters:
     from enrollment.demo import demo_rows, roster_workbook
 
     started = time.perf_counter()
     rows = demo_rows(count, school_code=SCHOOL_CODE, campus_codes=CAMPUS_CODES, year=year)
     content = roster_workbook(rows)
+    if not changed_too:
+        return Rosters(count, content, b"", 0, time.perf_counter() - started)
     changed = []
     changed_rows = 0
     for index, row in enumerate(rows):
@@ -311,7 +320,7 @@ def run_sequence(
     profile_steps: frozenset[str] = frozenset(),
     profile_top: int = 25,
 ) -> Run:
-    from enrollment import importer
+    from enrollment import importer, spreadsheets
     from enrollment.models import StudentRecord
 
     school, user, year = fixture.school, fixture.user, fixture.year
@@ -327,12 +336,15 @@ def run_sequence(
         run.measurements[name] = measurement
         return measurement.result
 
+    # Past the upload's row limit, the reader takes the operator's (as `--max-rows` does).
+    limits = spreadsheets.operator_limits(n + 1) if command_max_rows(n) else None
+
     def upload(content: bytes, *, commit: bool) -> Callable[[], importer.RosterResult]:
         return lambda: importer.roster_import(
-            content=content, school=school, year=year, user=user, commit=commit
+            content=content, school=school, year=year, user=user, commit=commit, limits=limits
         )
 
-    sheet = step("read", lambda: importer.read_roster(rosters.content))
+    sheet = step("read", lambda: importer.read_roster(rosters.content, limits=limits))
     assert sheet.row_count == n, f"read {sheet.row_count} rows, expected {n}"
     del sheet
 
@@ -385,9 +397,91 @@ RATIO_TARGET = 3.0
 class CommandRun:
     label: str
     seconds: float
-    peak_mb: float
+    peak_mb: float  # the largest single process (the command or its reader), from wait4
     output: str
     writes: dict[str, int]
+    tree_peak_mb: float = 0.0  # the command and its reader together, sampled
+
+
+_PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024 if hasattr(os, "sysconf") else 4
+
+
+def _descendants(pid: int) -> list[tuple[int, int]]:
+    """(process, its parent) for every process below `pid` (through
+    /proc/PID/task/TID/children), not `pid` itself."""
+    found: list[tuple[int, int]] = []
+    queue = [pid]
+    while queue:
+        parent = queue.pop()
+        try:
+            tasks = os.listdir(f"/proc/{parent}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{parent}/task/{task}/children") as handle:
+                    children = [int(child) for child in handle.read().split()]
+            except OSError:
+                continue
+            found.extend((child, parent) for child in children)
+            queue.extend(children)
+    return found
+
+
+def _command_line(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return handle.read()
+    except OSError:
+        return b""
+
+
+def _resident_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm") as handle:
+            return int(handle.read().split()[1]) * _PAGE_KB
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+class TreeMemory:
+    """The peak of the resident memory of every process below a launcher, added together,
+    sampled every `interval` seconds: the command and its reader child are alive at once
+    (the command holds the file and the reader's output while the reader holds the sheet), so
+    the largest single process understates what the import needs."""
+
+    def __init__(self, pid: int, interval: float = 0.005) -> None:
+        import threading
+
+        self.pid, self.interval = pid, interval
+        self.peak_kb = 0
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            # A child forked but not yet exec'd shows its parent's pages: not counted twice.
+            total = sum(
+                _resident_kb(pid)
+                for pid, parent in _descendants(self.pid)
+                if _command_line(pid) != _command_line(parent)
+            )
+            self.peak_kb = max(self.peak_kb, total)
+            self.samples += 1
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def peak_mb(self) -> float:
+        return self.peak_kb / 1024
 
 
 def measure_floor(fixture: Fixture, rosters: Rosters) -> tuple[float, float, float]:
@@ -450,10 +544,19 @@ def _table_writes() -> dict[str, int]:
     return {"inserted": inserted, "updated": updated, "deleted": deleted}
 
 
-def run_command(label: str, path: Path, *, year: int, database_url: str) -> CommandRun:
+def run_command(
+    label: str,
+    path: Path,
+    *,
+    year: int,
+    database_url: str,
+    max_rows: int | None = None,
+    root: Path = ROOT,
+) -> CommandRun:
     """`manage.py import_roster PATH --school 1012 --commit --json` in its own process: wall
-    time, the peak RSS of its largest process (the command or its reader child, from wait4)
-    and the rows it wrote to the records table (the statistics are flushed when it exits)."""
+    time, the peak RSS of its largest process (the command or its reader child, from wait4),
+    the peak of both together (sampled) and the rows it wrote to the records table (the
+    statistics are flushed when it exits)."""
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -473,26 +576,29 @@ def run_command(label: str, path: Path, *, year: int, database_url: str) -> Comm
         BENCH_USERNAME,
         "--commit",
         "--json",
+        *(["--max-rows", str(max_rows)] if max_rows else []),
     ]
     before = _table_writes()
     started = time.perf_counter()
     # Through a small launcher: a process forked from this one (hundreds of MB by now) would
     # inherit our RSS high-water mark, and wait4 would report it as the command's.
-    finished = subprocess.run(
+    launcher = subprocess.Popen(
         [sys.executable, "-c", _LAUNCHER, *command],
-        cwd=ROOT,
+        cwd=root,
         env=env,
-        capture_output=True,
-        check=False,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
+    with TreeMemory(launcher.pid) as tree:
+        stdout, stderr = launcher.communicate()
     seconds = time.perf_counter() - started
-    output = finished.stdout.decode()
-    if finished.returncode != 0:
-        raise SystemExit(f"import_roster failed ({finished.returncode}): {output[-500:]}")
-    peak_kb = int(finished.stderr.decode().strip().rsplit("maxrss=", 1)[1])
+    output = stdout.decode()
+    if launcher.returncode != 0:
+        raise SystemExit(f"import_roster failed ({launcher.returncode}): {output[-500:]}")
+    peak_kb = int(stderr.decode().strip().rsplit("maxrss=", 1)[1])
     after = _table_writes()
     writes = {key: after[key] - before[key] for key in after}
-    return CommandRun(label, seconds, peak_kb / 1024, output, writes)
+    return CommandRun(label, seconds, peak_kb / 1024, output, writes, tree.peak_mb)
 
 
 _LAUNCHER = (
@@ -513,6 +619,9 @@ class FloorRun:
     firsts: list[CommandRun] = field(default_factory=list)
     unchanged: list[CommandRun] = field(default_factory=list)
     loads: list[float] = field(default_factory=list)
+    # The same command from another checkout (--before-root), in the same rounds.
+    before_firsts: list[CommandRun] = field(default_factory=list)
+    before_unchanged: list[CommandRun] = field(default_factory=list)
 
     @property
     def floors(self) -> list[float]:
@@ -534,46 +643,97 @@ class FloorRun:
     def peak_mb(self) -> float:
         return max(run.peak_mb for run in self.firsts + self.unchanged)
 
+    @property
+    def tree_peak_mb(self) -> float:
+        return max(run.tree_peak_mb for run in self.firsts + self.unchanged)
+
 
 def floor_and_command(
     fixture: Fixture, rosters: Rosters, database_url: str, *, rounds: int
 ) -> FloorRun:
+    return floor_and_command_sizes(fixture, [rosters], database_url, rounds=rounds)[rosters.rows]
+
+
+def command_max_rows(rows: int) -> int | None:
+    """--max-rows for a roster of `rows` data rows and its header: only past the upload's."""
+    from enrollment import spreadsheets
+
+    return rows + 1 if rows + 1 > spreadsheets.MAX_ROWS else None
+
+
+def floor_and_command_sizes(
+    fixture: Fixture,
+    rosters: list[Rosters],
+    database_url: str,
+    *,
+    rounds: int,
+    before_root: Path | None = None,
+) -> dict[int, FloorRun]:
+    """Per round, for each roster in turn: the floor, the command (all new), the command again
+    (unchanged), and with `before_root` the same two from that checkout. Sizes interleaved
+    within each round, so a busy minute falls on all of them."""
     import json
     import tempfile
 
     from enrollment.models import StudentRecord
 
     records = StudentRecord.objects.filter(school=fixture.school, enrollment_year=fixture.year)
-    run = FloorRun()
-    with tempfile.NamedTemporaryFile(suffix=".xlsx") as handle:
-        handle.write(rosters.content)
-        handle.flush()
-        path = Path(handle.name)
-        for _ in range(rounds):
-            clear_records(fixture.school)
+    runs = {roster.rows: FloorRun() for roster in rosters}
+    with tempfile.TemporaryDirectory() as folder:
+        paths = {}
+        for roster in rosters:
+            paths[roster.rows] = Path(folder) / f"roster-{roster.rows}.xlsx"
+            paths[roster.rows].write_bytes(roster.content)
+        for round_number in range(1, rounds + 1):
+            for roster in rosters:
+                run, path, n = runs[roster.rows], paths[roster.rows], roster.rows
+                options = {
+                    "year": fixture.year,
+                    "database_url": database_url,
+                    "max_rows": command_max_rows(n),
+                }
+                clear_records(fixture.school)
+                run.loads.append(os.getloadavg()[0])
+                read, copy, _ = measure_floor(fixture, roster)
+                run.reads.append(read)
+                run.copies.append(copy)
+                first = run_command("all new", path, **options)
+                report = json.loads(first.output)
+                assert (report["inserted"], report["committed"]) == (n, True), report
+                assert records.count() == n
+                run.firsts.append(first)
+                again = run_command("re-upload unchanged", path, **options)
+                report = json.loads(again.output)
+                assert (report["unchanged"], report["committed"]) == (n, True), report
+                run.unchanged.append(again)
+                if before_root is not None:
+                    clear_records(fixture.school)
+                    old = run_command("all new", path, root=before_root, **options)
+                    assert json.loads(old.output)["inserted"] == n, old.output
+                    run.before_firsts.append(old)
+                    old_again = run_command("unchanged", path, root=before_root, **options)
+                    assert json.loads(old_again.output)["unchanged"] == n, old_again.output
+                    run.before_unchanged.append(old_again)
+                    print(
+                        f"  round {round_number}, {n:,} rows, before: command {old.seconds:.2f} s "
+                        f"({old.tree_peak_mb:.0f} MB), unchanged {old_again.seconds:.2f} s",
+                        flush=True,
+                    )
+                print(
+                    f"  round {round_number}, {n:,} rows: floor {read + copy:.2f} s, "
+                    f"command {first.seconds:.2f} s ({first.tree_peak_mb:.0f} MB), "
+                    f"unchanged {again.seconds:.2f} s, load {run.loads[-1]:.2f}",
+                    flush=True,
+                )
+        for run in runs.values():
             run.loads.append(os.getloadavg()[0])
-            read, copy, _ = measure_floor(fixture, rosters)
-            run.reads.append(read)
-            run.copies.append(copy)
-            first = run_command("all new", path, year=fixture.year, database_url=database_url)
-            report = json.loads(first.output)
-            assert (report["inserted"], report["committed"]) == (rosters.rows, True), report
-            assert records.count() == rosters.rows
-            run.firsts.append(first)
-            again = run_command(
-                "re-upload unchanged", path, year=fixture.year, database_url=database_url
-            )
-            report = json.loads(again.output)
-            assert (report["unchanged"], report["committed"]) == (rosters.rows, True), report
-            run.unchanged.append(again)
-        run.loads.append(os.getloadavg()[0])
-    return run
+    return runs
 
 
 def floor_lines(run: FloorRun, rosters: Rosters) -> list[str]:
     verdict = "met" if run.ratio <= RATIO_TARGET else "**not met**"
     memory_target = 300 if rosters.rows <= 50_000 else 600
-    memory = "met" if run.peak_mb < memory_target else "**not met**"
+    memory = "met" if run.tree_peak_mb < memory_target else "**not met**"
 
     def each(values: list[float]) -> str:
         return ", ".join(f"{value:.2f}" for value in values)
@@ -581,16 +741,18 @@ def floor_lines(run: FloorRun, rosters: Rosters) -> list[str]:
     writes = [sum(again.writes.values()) for again in run.unchanged]
     return [
         f"| what ({len(run.floors)} interleaved rounds) | best s | every round s | "
-        "peak RSS MB (command or its reader) | rows written (ins/upd/del), last round |",
-        "|---|---:|---|---:|---|",
+        "peak RSS MB (command or its reader) | peak RSS MB (command + reader, sampled) | "
+        "rows written (ins/upd/del), last round |",
+        "|---|---:|---|---:|---:|---|",
         f"| floor: python-calamine read (in process) | {min(run.reads):.2f} | {each(run.reads)} "
-        "| — | — |",
+        "| — | — | — |",
         f"| floor: COPY of the same rows (rolled back) | {min(run.copies):.2f} | "
-        f"{each(run.copies)} | — | — |",
-        f"| **floor** (read + COPY) | **{run.floor:.2f}** | {each(run.floors)} | — | — |",
+        f"{each(run.copies)} | — | — | — |",
+        f"| **floor** (read + COPY) | **{run.floor:.2f}** | {each(run.floors)} | — | — | — |",
         *(
             f"| `import_roster --commit`, {runs[-1].label} | {min(r.seconds for r in runs):.2f} "
             f"| {each([r.seconds for r in runs])} | {max(r.peak_mb for r in runs):.0f} | "
+            f"{max(r.tree_peak_mb for r in runs):.0f} | "
             f"{runs[-1].writes['inserted']:,} / {runs[-1].writes['updated']:,} / "
             f"{runs[-1].writes['deleted']:,} |"
             for runs in (run.firsts, run.unchanged)
@@ -602,9 +764,112 @@ def floor_lines(run: FloorRun, rosters: Rosters) -> list[str]:
         f"**Target:** `import_roster --commit` of {rosters.rows:,} rows (the whole command, "
         f"Django's start included) within {RATIO_TARGET:.0f}× the floor: best "
         f"{run.first.seconds:.2f} s / best floor {run.floor:.2f} s = **{run.ratio:.2f}×**: "
-        f"{verdict}; peak {run.peak_mb:.0f} MB (< {memory_target} MB): {memory}; a re-upload of "
-        f"the unchanged roster wrote {', '.join(map(str, writes))} rows to the records table.",
+        f"{verdict}; peak {run.tree_peak_mb:.0f} MB for the command and its reader together "
+        f"(< {memory_target} MB): {memory}; a re-upload of the unchanged roster wrote "
+        f"{', '.join(map(str, writes))} rows to the records table.",
     ]
+
+
+def sizes_lines(runs: dict[int, FloorRun]) -> list[str]:
+    """One line per size: the best times, the ratio to the floor, seconds per 1,000 rows (and
+    the marginal cost from the previous size: a linear import keeps it flat), peak memory."""
+    lines = [
+        "| rows | floor s | `import_roster --commit` s | ratio | s per 1,000 rows | "
+        "marginal s per 1,000 rows (from the previous size) | floor s per 1,000 rows | "
+        "peak MB, command + reader (sampled) | peak MB, largest process | "
+        "unchanged re-upload s | its writes | load (1 min) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    previous = None
+    for rows, run in sorted(runs.items()):
+        seconds = run.first.seconds
+        marginal = "—"
+        if previous is not None:
+            marginal = f"{(seconds - previous[1]) / (rows - previous[0]) * 1000:.3f}"
+        writes = max(sum(again.writes.values()) for again in run.unchanged)
+        lines.append(
+            f"| {rows:,} | {run.floor:.2f} | {seconds:.2f} | {run.ratio:.2f}× | "
+            f"{seconds / rows * 1000:.3f} | {marginal} | {run.floor / rows * 1000:.3f} | "
+            f"{run.tree_peak_mb:.0f} | {run.peak_mb:.0f} | "
+            f"{min(again.seconds for again in run.unchanged):.2f} | {writes} | "
+            f"{min(run.loads):.2f}–{max(run.loads):.2f} |"
+        )
+        previous = (rows, seconds)
+    smallest, largest = min(runs), max(runs)
+    growth = (runs[largest].first.seconds / largest) / (runs[smallest].first.seconds / smallest)
+    lines += [
+        "",
+        f"Time per 1,000 rows at {largest:,} rows is {growth:.2f}× that at {smallest:,} rows "
+        f"(1.00 = linear; the command's fixed start, about a second, makes it fall); peak memory "
+        f"at {largest:,} rows is {runs[largest].tree_peak_mb / runs[smallest].tree_peak_mb:.2f}× "
+        f"that at {smallest:,} rows, for {largest / smallest:.0f}× the rows.",
+    ]
+    return lines
+
+
+def before_after_lines(runs: dict[int, FloorRun], before_root: Path) -> list[str]:
+    """The command from `before_root` and from this checkout, run in the same rounds."""
+    lines = [
+        f"Before = `{before_root}` (an export of the earlier commit), after = this checkout; "
+        "both commands in every round, right after each other, best of the rounds:",
+        "",
+        "| rows | floor s | before s (ratio) | after s (ratio) | before s / 1,000 rows | "
+        "after s / 1,000 rows | before peak MB, command + reader | after peak MB, command + "
+        "reader | before peak MB, largest process | after peak MB, largest process | "
+        "before unchanged s | after unchanged s |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for rows, run in sorted(runs.items()):
+        old = min(run.before_firsts, key=lambda r: r.seconds)
+        new = run.first
+        olds = run.before_firsts + run.before_unchanged
+        lines.append(
+            f"| {rows:,} | {run.floor:.2f} | {old.seconds:.2f} ({old.seconds / run.floor:.2f}×) | "
+            f"{new.seconds:.2f} ({run.ratio:.2f}×) | {old.seconds / rows * 1000:.3f} | "
+            f"{new.seconds / rows * 1000:.3f} | {max(r.tree_peak_mb for r in olds):.0f} | "
+            f"{run.tree_peak_mb:.0f} | {max(r.peak_mb for r in olds):.0f} | {run.peak_mb:.0f} | "
+            f"{min(r.seconds for r in run.before_unchanged):.2f} | "
+            f"{min(r.seconds for r in run.unchanged):.2f} |"
+        )
+    return lines
+
+
+def record_sizes(
+    runs: dict[int, FloorRun],
+    rosters: list[Rosters],
+    info: dict,
+    url: str,
+    rounds: int,
+    before_root: Path | None = None,
+) -> None:
+    sizes = ",".join(str(roster.rows) for roster in rosters)
+    marker = f"bench_import:sizes:{info['vendor']}:{sizes}"
+    section = [
+        f"<!-- {marker} -->",
+        f"## roster import at {', '.join(f'{r.rows:,}' for r in rosters)} rows, {info['db']}",
+        "",
+        f"- date: {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}",
+        f"- machine: `nproc` = {info['nproc']}, {info['cpu']}, {info['memory']}; load average "
+        f"(1 min) at the end of the run {os.getloadavg()[0]:.2f} (shared with other engineers)",
+        f"- Python {info['python']}, Django {info['django']}; DB: {info['db']} "
+        f"(`{redact(url)}`), DEBUG off",
+        "- rosters: "
+        + "; ".join(
+            f"{r.rows:,} rows ({len(r.content) / 1024**2:.1f} MB .xlsx)"
+            + (f", `--max-rows {command_max_rows(r.rows)}`" if command_max_rows(r.rows) else "")
+            for r in rosters
+        ),
+        f"- command: `.venv/bin/python bench/bench_import.py --sizes {sizes} --rounds {rounds} "
+        + (f"--before-root {before_root} " if before_root else "")
+        + "--record`",
+        "",
+        *sizes_lines(runs),
+        *(["", *before_after_lines(runs, before_root)] if before_root else []),
+    ]
+    for roster in rosters:
+        section += ["", f"### {roster.rows:,} rows", "", *floor_lines(runs[roster.rows], roster)]
+    section.append(f"<!-- /{marker} -->")
+    _write_section(marker, section)
 
 
 # --- reporting ---------------------------------------------------------------------------------
@@ -748,6 +1013,11 @@ def record(
         *(["", *floor_lines(floor_run, rosters)] if floor_run else []),
         f"<!-- /{marker} -->",
     ]
+    _write_section(marker, section)
+
+
+def _write_section(marker: str, section: list[str]) -> None:
+    """Replace the section between the marker's comments, or append it."""
     text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
     if not text:
         text = (
@@ -773,6 +1043,19 @@ def record(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=50_000)
+    parser.add_argument(
+        "--before-root",
+        type=Path,
+        default=None,
+        help="with --sizes: also run import_roster from this other checkout (e.g. `git archive` "
+        "of an earlier commit) in every round, for a before/after under the same load",
+    )
+    parser.add_argument(
+        "--sizes",
+        default=None,
+        help="comma-separated row counts (e.g. 50000,100000,200000): only the floor and the "
+        "command at each size, sizes interleaved in every round",
+    )
     parser.add_argument(
         "--database-url",
         default=DEFAULT_DATABASE_URL,
@@ -823,6 +1106,31 @@ def main(argv: list[str] | None = None) -> int:
     year = args.year or timezone.localdate().year
     fixture = make_fixture(year)
     info = machine_info()
+
+    if args.sizes:
+        if urlsplit(url).scheme not in {"postgres", "postgresql", "pgsql"}:
+            parser.error("--sizes measures against a COPY floor: PostgreSQL only")
+        sizes = sorted({int(size) for size in args.sizes.split(",")})
+        rosters = []
+        for size in sizes:
+            print(f"generating a {size:,}-row roster …", flush=True)
+            rosters.append(make_rosters(size, year, changed_too=False))
+        print(f"floor and command, {args.rounds} rounds …", flush=True)
+        runs = floor_and_command_sizes(
+            fixture, rosters, url, rounds=args.rounds, before_root=args.before_root
+        )
+        for roster in rosters:
+            print(f"\n{roster.rows:,} rows")
+            print("\n".join(floor_lines(runs[roster.rows], roster)))
+        print()
+        print("\n".join(sizes_lines(runs)))
+        if args.before_root:
+            print()
+            print("\n".join(before_after_lines(runs, args.before_root)))
+        if args.record:
+            record_sizes(runs, rosters, info, url, args.rounds, args.before_root)
+        clear_records(fixture.school)
+        return 0
 
     print(f"generating {args.rows:,}-row rosters …", flush=True)
     rosters = make_rosters(args.rows, year)

@@ -126,6 +126,39 @@ class InertTSV(_InertText, base_formats.TSV):
     DELIMITER = "\t"
 
 
+class _RosterText:
+    """A CSV/TSV roster read as RosterXLSX reads a sheet (`importer.roster_rows`): each row
+    with its number as Excel shows the file (a blank line is a row: the rows after it keep
+    their numbers, where a dataset of the filled rows would renumber them), the header found
+    and checked, in the last column (`resources.ROW_NUMBER`)."""
+
+    def create_dataset(self, in_stream: bytes | str, **kwargs: object) -> tablib.Dataset:
+        from enrollment import importer, rules
+        from enrollment.resources import ROW_NUMBER, TEMPLATE_ATTRIBUTES
+
+        spreadsheets.check_file_size(len(in_stream))
+        if isinstance(in_stream, bytes):
+            in_stream = in_stream.decode(self.encoding or "utf-8-sig")
+        numbered = [
+            (number, [strip_guard(value) for value in row])
+            for number, row in enumerate(_bounded_rows(in_stream, self.DELIMITER), start=1)
+            if any(value.strip() for value in row)
+        ]
+        sheet = importer.roster_rows(numbered)
+        dataset = tablib.Dataset(headers=[*rules.HEADERS, ROW_NUMBER])
+        for number, values in sheet.rows():
+            dataset.append([*(values[name] for name in TEMPLATE_ATTRIBUTES), number])
+        return dataset
+
+
+class RosterCSV(_RosterText, InertCSV):
+    pass
+
+
+class RosterTSV(_RosterText, InertTSV):
+    pass
+
+
 def _bounded_rows(text: str, delimiter: str) -> Iterator[list[str]]:
     lines = _bounded_lines(text)
     reader = csv.reader(lines, delimiter=delimiter)
@@ -166,7 +199,7 @@ def _bounded_lines(text: str) -> Iterator[str]:
 
 
 SAFE_FORMATS = [InertCSV, SafeXLSX, InertTSV]
-ROSTER_FORMATS = [InertCSV, RosterXLSX, InertTSV]
+ROSTER_FORMATS = [RosterCSV, RosterXLSX, RosterTSV]
 
 
 class _ImportStyles:

@@ -58,8 +58,11 @@ def demo_rows(
         region, origin = REGIONS[index % len(REGIONS)]
         male = rng.random() < 0.5
         birth = dt.date(year - 18, 1, 1) + dt.timedelta(days=rng.randrange(0, 700))
-        # Vary the region per block of 1,000 so ID numbers stay unique in large rosters.
-        region_code = f"{region[:4]}{(int(region[4:]) + index // 1000) % 100:02d}"
+        # Vary the region per block of 1,000 so ID numbers stay unique in large rosters (the
+        # county digits per 1,000 rows, the city digit per 100,000: rows repeat their draws).
+        block = index // 1000
+        city = (int(region[3]) + block // 100) % 10
+        region_code = f"{region[:3]}{city}{(int(region[4:]) + block) % 100:02d}"
         id_number = make_id_number(region_code, birth, index, male=male)
         college, majors = COLLEGES[index % len(COLLEGES)]
         registered = dt.date(year, 8, 25) + dt.timedelta(days=rng.randrange(0, 40))

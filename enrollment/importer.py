@@ -6,6 +6,7 @@ The browser upload (through its worker), the `import_roster` command and the ben
 
 from __future__ import annotations
 
+import array
 import csv
 import datetime as dt
 import gc
@@ -13,7 +14,7 @@ import hashlib
 import io
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -149,16 +150,17 @@ class RosterResult:
 # --- reading ---------------------------------------------------------------------------------
 
 
-def read_roster(content: bytes) -> RosterSheet:
+def read_roster(content: bytes, *, limits: spreadsheets.ReadLimits | None = None) -> RosterSheet:
     """Read the first sheet of an .xlsx roster; refuse files that are not one.
 
     The file is inspected and parsed in a child process with memory and time limits
-    (`enrollment.spreadsheets`): a hostile file is refused, or ends that process, never ours.
+    (`enrollment.spreadsheets`; the upload's unless `limits` is given, which only the operator's
+    command does): a hostile file is refused, or ends that process, never ours.
     The header row is found, not assumed: real rosters carry a title row above it (and start
     with a 序号 column, and mark required headers with *).
     """
     try:
-        sheet = spreadsheets.read_first_sheet(content)
+        sheet = spreadsheets.read_first_sheet(content, limits=limits)
     except spreadsheets.SpreadsheetUnreadable as exc:
         raise RosterUnreadable(exc.message) from exc
     except spreadsheets.SpreadsheetRefused as exc:
@@ -179,7 +181,6 @@ def roster_rows(numbered_rows: list[tuple[int, list[object]]]) -> RosterSheet:
     data_rows = numbered_rows[position + 1 :]
     columns = _map_columns(header, header_number)
     indexes = list(columns.values())
-    _share_repeated_cells(data_rows, [columns[name] for name in _REPEATED if name in columns])
     filled = [
         position
         for position, (_, cells_) in enumerate(data_rows)
@@ -188,10 +189,9 @@ def roster_rows(numbered_rows: list[tuple[int, list[object]]]) -> RosterSheet:
     return RosterSheet(raw_rows=data_rows, header=header, columns=columns, filled=filled)
 
 
-# Columns whose values repeat down a roster (codes, places, colleges, dates): one string object
-# per distinct value instead of one per cell saves about 1 KB a row (the cells are kept for the
-# error workbook while the rows are checked). Names, ID numbers, student numbers and phones are
-# unique and are left alone.
+# Columns whose cleaned values repeat down a roster (codes, places, colleges, dates): one object
+# per distinct value instead of one per row (the cells as read are shared by the reader,
+# spreadsheets._Reply). Names, ID numbers, student numbers and phones are unique.
 _REPEATED = (
     "id_type",
     "origin",
@@ -208,14 +208,6 @@ _REPEATED = (
     "postcode",
     "willingness",
 )
-
-
-def _share_repeated_cells(rows: list[tuple[int, list[object]]], indexes: list[int]) -> None:
-    shared: dict[object, object] = {}
-    for _, cells in rows:
-        for index in indexes:
-            if index < len(cells) and isinstance(value := cells[index], str):
-                cells[index] = shared.setdefault(value, value)
 
 
 HEADER_SEARCH_ROWS = 10  # a title, a note, a blank line or two: the header comes soon after
@@ -299,12 +291,14 @@ def roster_import(
     commit: bool,
     progress: ProgressCallback | None = None,
     today: dt.date | None = None,
+    limits: spreadsheets.ReadLimits | None = None,
 ) -> RosterResult:
     """Check every row of a roster for `school`; with `commit`, store the valid rows atomically.
 
     Without `commit` nothing is written and the counts say what a commit would do. With it, the
     check runs again inside the transaction (the records may have changed since the preview),
-    while the school is locked against concurrent commits.
+    while the school is locked against concurrent commits. `limits` are the reader's (see
+    `read_roster`): the upload's unless the operator's command passes its own.
     """
     today = today or timezone.localdate()
     with _gc_paused():
@@ -316,6 +310,7 @@ def roster_import(
             commit=commit,
             progress=progress,
             today=today,
+            limits=limits,
         )
 
 
@@ -344,8 +339,9 @@ def _import(
     commit: bool,
     progress: ProgressCallback | None,
     today: dt.date,
+    limits: spreadsheets.ReadLimits | None,
 ) -> RosterResult:
-    sheet = read_roster(content)
+    sheet = read_roster(content, limits=limits)
     if not commit:
         result, _ = _check(
             sheet, school=school, year=year, user=user, today=today, progress=progress
@@ -387,18 +383,34 @@ def _import(
 @dataclass
 class _Plan:
     """Rows to write, each the 18 cleaned values in template order (a tuple: a third of a
-    dict's memory)."""
+    dict's memory), with their spreadsheet row numbers alongside (4 bytes a row)."""
 
     new: list[tuple] = field(default_factory=list)
     changed: list[tuple] = field(default_factory=list)
+    new_rows: array.array = field(default_factory=lambda: array.array("l"))
+    changed_rows: array.array = field(default_factory=lambda: array.array("l"))
     edits: list[list[dict]] = field(default_factory=list)  # each changed row's masked changes
-    # (attribute, value) -> spreadsheet row, to name the row a concurrent write collided with
-    rows: dict[tuple[str, str], int] = field(default_factory=dict)
 
-    def add(self, into: list[tuple], values: tuple, row: int) -> None:
-        into.append(values)
-        self.rows[("id_number", values[_ID])] = row
-        self.rows[("student_number", values[_NUMBER])] = row
+    def add_new(self, values: tuple, row: int) -> None:
+        self.new.append(values)
+        self.new_rows.append(row)
+
+    def add_changed(self, values: tuple, row: int) -> None:
+        self.changed.append(values)
+        self.changed_rows.append(row)
+
+    def row_of(self, attribute: str, value: str) -> int | None:
+        """The spreadsheet row that holds `value` in `attribute` (an ID or student number), to
+        name the row a concurrent write collided with. A scan: asked once, on a failure; an
+        index of every value would cost about 250 bytes a row for every commit."""
+        if attribute not in ("id_number", "student_number"):
+            return None
+        index = _ID if attribute == "id_number" else _NUMBER
+        for planned, rows in ((self.new, self.new_rows), (self.changed, self.changed_rows)):
+            for position, values in enumerate(planned):
+                if values[index] == value:
+                    return rows[position]
+        return None
 
 
 _TEMPLATE_ATTRIBUTES = [spec.attribute for spec in rules.FIELDS]
@@ -443,7 +455,7 @@ def conflict_message(exc: BaseException, plan: _Plan) -> str | None:
     if match:
         column = match["columns"].split(", ")[-1]
         value = match["values"].split(", ")[-1]
-        row = plan.rows.get((column, value))
+        row = plan.row_of(column, value)
         if row is not None and column == "student_number":
             return _CONFLICT.format(what=f"第 {row} 行的学号 {value} 已被另一条记录使用")
         if row is not None and column == "id_number":
@@ -504,21 +516,19 @@ def _check(
 
     result = RosterResult(rows=total)
     plan = _Plan()
-    changed_rows: list[int] = []
     for row_number, values in checked:
         if row_number in bad_rows:
             continue
         result.valid += 1
         current = existing.get(values[_ID])
         if current is None:
-            plan.add(plan.new, values, row_number)
+            plan.add_new(values, row_number)
         elif current.digest != _digest(values):
-            plan.add(plan.changed, values, row_number)
-            changed_rows.append(row_number)
+            plan.add_changed(values, row_number)
         else:
             result.unchanged += 1
     del checked, existing
-    result.changes = _change_report(plan.changed, changed_rows, school=school, year=year)
+    result.changes = _change_report(plan.changed, plan.changed_rows, school=school, year=year)
     plan.edits = [entry["changes"] for entry in result.changes]
     result.inserted = len(plan.new)
     result.updated = len(plan.changed)
@@ -627,7 +637,7 @@ def cell_as_shown(raw: dict[str, object], column: str) -> str:
 
 
 def _change_report(
-    changed: list[tuple], rows: list[int], *, school: School, year: int
+    changed: list[tuple], rows: Sequence[int], *, school: School, year: int
 ) -> list[dict]:
     """What each changed row changes, old → new: the stored values of those rows only."""
     report = []

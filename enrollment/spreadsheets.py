@@ -47,6 +47,13 @@ bounded; and it sends back at most `MAX_OUTPUT_BYTES`.
 The child's memory limit (`CHILD_ADDRESS_SPACE_BYTES`, 1 GiB) is three times what reading the
 100,000-row worst case needs; its time limit (`CHILD_SECONDS`) ten times the 50,000-row read.
 
+Those are the limits of every upload (`upload_limits`). The one exception is the operator's
+command on the server (`import_roster --max-rows N`, run by staff, never reachable from a
+browser): `operator_limits(N)` allows up to `OPERATOR_MAX_ROWS` rows and scales the limits that
+grow with a roster's length (file size, uncompressed size, output, the child's memory and time)
+in proportion; the others (columns, parts, ratio, cell length, no entities) stay as they are.
+The limits reach the child as arguments; a child started without them reads under the upload's.
+
 This module imports nothing from Django, so that the child starts in a few tens of milliseconds.
 """
 
@@ -55,6 +62,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import io
+import itertools
 import json
 import os
 import posixpath
@@ -66,7 +74,7 @@ import threading
 import urllib.parse
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass, replace
 from pathlib import Path
 
 MAX_FILE_BYTES = 30 * 1024 * 1024
@@ -85,6 +93,11 @@ CHUNK_BYTES = 1024 * 1024
 MAX_LAYOUT_PART_BYTES = 1024 * 1024
 # What the child may send back: the 50,000-row benchmark roster is about 12 MB of JSON.
 MAX_OUTPUT_BYTES = 64 * 1024 * 1024
+
+# The operator's command may read at most this many rows (`operator_limits`): 2.5 times the
+# upload's limit, above the 200,000-row benchmark (a district's roster in one file), with the
+# child's memory limit scaled to 2.5 GiB. Measured in bench/RESULTS.md (issue 14).
+OPERATOR_MAX_ROWS = 250_000
 
 _ROOT = Path(__file__).resolve().parent.parent
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -137,6 +150,64 @@ class SheetRows:
     rows: list[tuple[int, list[object]]]
 
 
+@dataclass(frozen=True)
+class ReadLimits:
+    """The limits that grow with a roster's length, for one read (see the module docstring)."""
+
+    rows: int
+    file_bytes: int
+    uncompressed_bytes: int
+    output_bytes: int
+    address_space_bytes: int
+    seconds: int
+
+    def as_args(self) -> list[str]:
+        return [str(value) for value in astuple(self)]
+
+    @classmethod
+    def from_args(cls, argv: list[str]) -> ReadLimits:
+        return cls(*(int(value) for value in argv))
+
+
+def upload_limits() -> ReadLimits:
+    """The limits of every upload (browser, worker, admin, desk): the module's constants,
+    read when asked."""
+    return ReadLimits(
+        rows=MAX_ROWS,
+        file_bytes=MAX_FILE_BYTES,
+        uncompressed_bytes=MAX_UNCOMPRESSED_BYTES,
+        output_bytes=MAX_OUTPUT_BYTES,
+        address_space_bytes=CHILD_ADDRESS_SPACE_BYTES,
+        seconds=CHILD_SECONDS,
+    )
+
+
+def operator_limits(rows: int) -> ReadLimits:
+    """The limits for the operator's command reading a roster of up to `rows` rows: refused
+    past OPERATOR_MAX_ROWS; above the upload's row limit, the limits that grow with length are
+    the upload's scaled by rows / MAX_ROWS (never below the upload's)."""
+    if not 1 <= rows <= OPERATOR_MAX_ROWS:
+        raise SpreadsheetRefused(
+            f"--max-rows 必须在 1 到 {OPERATOR_MAX_ROWS:,} 之间（收到 {rows:,}）。"
+            f"超过 {OPERATOR_MAX_ROWS:,} 行的名单请拆分成几个文件分别导入"
+        )
+    base = upload_limits()
+    if rows <= base.rows:
+        return replace(base, rows=rows)
+
+    def scaled(value: int) -> int:
+        return -(-value * rows // base.rows)  # rounded up
+
+    return ReadLimits(
+        rows=rows,
+        file_bytes=scaled(base.file_bytes),
+        uncompressed_bytes=scaled(base.uncompressed_bytes),
+        output_bytes=scaled(base.output_bytes),
+        address_space_bytes=scaled(base.address_space_bytes),
+        seconds=scaled(base.seconds),
+    )
+
+
 class ExactNumber(float):
     """A number cell whose stored text a float does not reproduce.
 
@@ -163,9 +234,11 @@ _EXACT_FLOAT_LIMIT = 2**53
 # --- inspection --------------------------------------------------------------------------------
 
 
-def inspect_xlsx(content: bytes) -> None:
-    """Refuse a file that is not an .xlsx workbook or passes any of the module's limits."""
-    _check_container(content)
+def inspect_xlsx(content: bytes, limits: ReadLimits | None = None) -> None:
+    """Refuse a file that is not an .xlsx workbook or passes any of the module's limits
+    (`limits`: the upload's unless given)."""
+    limits = limits or upload_limits()
+    _check_container(content, limits)
     try:
         archive = zipfile.ZipFile(io.BytesIO(content))
         entries = archive.infolist()
@@ -177,14 +250,16 @@ def inspect_xlsx(content: bytes) -> None:
             "请只保留名单工作表，另存为 .xlsx 后再上传"
         )
     declared = sum(entry.file_size for entry in entries)
-    if declared > MAX_UNCOMPRESSED_BYTES:
-        raise SpreadsheetRefused(_too_large_message())
+    if declared > limits.uncompressed_bytes:
+        raise SpreadsheetRefused(_too_large_message(limits))
     for entry in entries:
         _check_ratio(entry.file_size, entry.compress_size)
     sheets = _layout(archive, entries)
     total = 0
     for entry in entries:
-        total = _inspect_entry(archive, entry, total, is_sheet=entry.filename.lower() in sheets)
+        total = _inspect_entry(
+            archive, entry, total, limits, is_sheet=entry.filename.lower() in sheets
+        )
 
 
 def _layout(archive: zipfile.ZipFile, entries: list[zipfile.ZipInfo]) -> set[str]:
@@ -288,10 +363,10 @@ def _parent(name: str) -> str:
     return posixpath.dirname(name)
 
 
-def _check_container(content: bytes) -> None:
+def _check_container(content: bytes, limits: ReadLimits) -> None:
     if not content:
         raise SpreadsheetRefused("文件是空的，请选择填写好的 .xlsx 文件")
-    check_file_size(len(content))
+    check_file_size(len(content), limits)
     if content.startswith(_OLE_MAGIC):
         raise SpreadsheetRefused(
             "这是旧版 Excel（.xls）文件或已加密的文件。请在 Excel 中“另存为” .xlsx 格式"
@@ -301,24 +376,26 @@ def _check_container(content: bytes) -> None:
         raise SpreadsheetRefused("文件不是 Excel .xlsx 格式，请下载模板，填写后以 .xlsx 格式上传")
 
 
-def check_file_size(size: int) -> None:
+def check_file_size(size: int, limits: ReadLimits | None = None) -> None:
     """The one upload size limit: every form, service and command that takes a file asks it,
     before reading the file when it can (a form's upload.size, a command's stat)."""
-    if size > MAX_FILE_BYTES:
-        raise SpreadsheetRefused(file_too_large_message())
+    limits = limits or upload_limits()
+    if size > limits.file_bytes:
+        raise SpreadsheetRefused(file_too_large_message(limits))
 
 
-def file_too_large_message() -> str:
-    return f"文件大小超过 {MAX_FILE_BYTES // (1024 * 1024)} MB 的上限，请拆分成几个文件分别上传"
+def file_too_large_message(limits: ReadLimits | None = None) -> str:
+    megabytes = (limits or upload_limits()).file_bytes // (1024 * 1024)
+    return f"文件大小超过 {megabytes} MB 的上限，请拆分成几个文件分别上传"
 
 
 _DAMAGED = "文件无法作为 Excel .xlsx 读取，可能已损坏。请用 Excel 打开后重新保存为 .xlsx 再上传"
 
 
-def _too_large_message() -> str:
+def _too_large_message(limits: ReadLimits) -> str:
     return (
-        f"文件解压后超过 {MAX_UNCOMPRESSED_BYTES // (1024 * 1024)} MB 的上限，"
-        f"远大于 {MAX_ROWS:,} 行的名单。请删除名单以外的内容，或拆分成几个文件分别上传"
+        f"文件解压后超过 {limits.uncompressed_bytes // (1024 * 1024)} MB 的上限，"
+        f"远大于 {limits.rows:,} 行的名单。请删除名单以外的内容，或拆分成几个文件分别上传"
     )
 
 
@@ -331,14 +408,19 @@ def _check_ratio(uncompressed: int, compressed: int) -> None:
 
 
 def _inspect_entry(
-    archive: zipfile.ZipFile, entry: zipfile.ZipInfo, total: int, *, is_sheet: bool = False
+    archive: zipfile.ZipFile,
+    entry: zipfile.ZipInfo,
+    total: int,
+    limits: ReadLimits,
+    *,
+    is_sheet: bool = False,
 ) -> int:
     """Stream one part, counting its real size; scan XML parts. Returns the running total.
 
     A sheet is scanned as XML whatever its name ends with.
     """
     is_xml = is_sheet or entry.filename.lower().endswith(_XML_SUFFIXES)
-    scanner = _WorksheetScanner() if is_sheet else None
+    scanner = _WorksheetScanner(limits.rows) if is_sheet else None
     size = 0
     tail = b""
     run = 0  # bytes since the last "<", across chunks
@@ -347,8 +429,8 @@ def _inspect_entry(
             while chunk := stream.read(CHUNK_BYTES):
                 size += len(chunk)
                 total += len(chunk)
-                if total > MAX_UNCOMPRESSED_BYTES:
-                    raise SpreadsheetRefused(_too_large_message())
+                if total > limits.uncompressed_bytes:
+                    raise SpreadsheetRefused(_too_large_message(limits))
                 _check_ratio(size, entry.compress_size)
                 if not is_xml:
                     continue
@@ -424,8 +506,9 @@ class _WorksheetScanner:
     literal-prefix searches check the references. Any other spelling takes the general path.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_rows: int) -> None:
         self.rows = 0
+        self.max_rows = max_rows
         self.seen_dimension = False
 
     def scan(self, window: bytes, end: int) -> None:
@@ -436,16 +519,16 @@ class _WorksheetScanner:
             self.rows += window.count(b"<row", 0, end) - window.count(b"<rowBreaks", 0, end)
         else:
             self.rows += len(_ROW_TAG.findall(window, 0, end))
-        if self.rows > MAX_ROWS:
+        if self.rows > self.max_rows:
             raise SpreadsheetRefused(
-                f"工作表超过 {MAX_ROWS:,} 行的上限（一所院校一年的新生远少于此）。"
+                f"工作表超过 {self.max_rows:,} 行的上限（一所院校一年的新生远少于此）。"
                 "请删除多余的行，或拆分成几个文件分别上传"
             )
         if not self.seen_dimension:  # it comes before the cells, in the first window
             self.seen_dimension = True
             if match := _DIMENSION.search(window, 0, end):
                 for reference in match.group(1).decode("ascii", "replace").split(":"):
-                    _check_reference(reference)
+                    _check_reference(reference, self.max_rows)
         if canonical:
             references = _FAR_CELL_REF.findall(window, 0, end)
             wide = {letters for letters, _ in references if letters}
@@ -461,15 +544,15 @@ class _WorksheetScanner:
         for letters in wide:
             _check_column(_column_number(letters.decode("ascii")))
         for digits in deep:
-            _check_row(int(digits))
+            _check_row(int(digits), self.max_rows)
 
 
-def _check_reference(reference: str) -> None:
+def _check_reference(reference: str, max_rows: int) -> None:
     match = _CELL_REF.match(reference.strip())
     if not match:
         raise SpreadsheetRefused(_DAMAGED)
     _check_column(_column_number(match.group(1)))
-    _check_row(int(match.group(2)))
+    _check_row(int(match.group(2)), max_rows)
 
 
 def _check_column(column: int) -> None:
@@ -480,10 +563,10 @@ def _check_column(column: int) -> None:
         )
 
 
-def _check_row(row: int) -> None:
-    if row > MAX_ROWS:
+def _check_row(row: int, max_rows: int) -> None:
+    if row > max_rows:
         raise SpreadsheetRefused(
-            f"工作表使用到第 {row:,} 行，超过 {MAX_ROWS:,} 行的上限。"
+            f"工作表使用到第 {row:,} 行，超过 {max_rows:,} 行的上限。"
             "请删除名单下方多余的行（包括只设了格式的空行），另存后再上传"
         )
 
@@ -506,33 +589,113 @@ def column_letters(number: int) -> str:
 # --- reading, in a child process ---------------------------------------------------------------
 
 
-def read_first_sheet(content: bytes, *, timeout: float = CHILD_SECONDS + 10) -> SheetRows:
-    """Inspect the file and read its first sheet in a child process with memory and time limits.
+def read_first_sheet(
+    content: bytes, *, timeout: float | None = None, limits: ReadLimits | None = None
+) -> SheetRows:
+    """Inspect the file and read its first sheet in a child process with memory and time limits
+    (`limits`: the upload's unless given; only the operator's command passes others).
 
     Raises SpreadsheetRefused (a limit, or not an .xlsx) or SpreadsheetUnreadable (the reader
     died: a native abort, out of memory, out of time).
     """
-    _check_container(content)  # cheap, and spares a child for the common mistakes
-    returncode, output = _run_child(_child_command(), content, timeout=timeout)
+    limits = limits or upload_limits()
+    timeout = limits.seconds + 10 if timeout is None else timeout
+    _check_container(content, limits)  # cheap, and spares a child for the common mistakes
+    command = [*_child_command(), *limits.as_args()]
+    returncode, lines = _run_child(command, content, timeout=timeout, limits=limits)
     if returncode != 0:
-        raise SpreadsheetUnreadable(_unreadable_message(_exit_reason(returncode)))
-    try:
-        answer = json.loads(output, object_hook=_decode_cell)
-    except ValueError as exc:
-        raise SpreadsheetUnreadable(_unreadable_message("输出无法识别")) from exc
-    if "refused" in answer:
-        raise SpreadsheetRefused(answer["refused"])
-    return SheetRows(rows=[(number, cells) for number, cells in answer["rows"]])
+        raise SpreadsheetUnreadable(_unreadable_message(_exit_reason(returncode), limits))
+    # Parsed once the child is gone (while it runs it holds the whole sheet), each line let go
+    # as it is parsed: never the whole output as one string, nor as text and rows at once.
+    reply = _Reply()
+    for index, line in enumerate(lines):
+        lines[index] = b""
+        reply.take(line)
+    del lines
+    if reply.refused is not None:
+        raise SpreadsheetRefused(reply.refused)
+    if reply.damaged or not reply.finished:
+        raise SpreadsheetUnreadable(_unreadable_message("输出无法识别", limits))
+    return SheetRows(rows=reply.rows)
+
+
+# A column keeps one string object per distinct value while it has at most this many: codes,
+# places, colleges, dates as text repeat down a roster; names, ID numbers and phones do not,
+# and stop being shared after this many rows (their dict would cost more than it saves).
+SHARED_VALUES_PER_COLUMN = 4096
+# Rows per line of the child's output: the parent parses a line as it arrives.
+_BATCH_ROWS = 1000
+
+
+class _Reply:
+    """The child's answer, parsed line by line (never held whole): batches of rows, each line a JSON array of [row number, cells]; then one object, either
+    {"numbers": [[row, column, text], …]} (the stored text of numbers a float may not hold:
+    the end of a read) or {"refused": message}.
+
+    Repeating text is shared as the rows come: at 200,000 rows one string object per cell
+    would cost about 1 KB a row more (the cells are kept while the rows are checked)."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[int, list[object]]] = []
+        self.refused: str | None = None
+        self.finished = False
+        self.damaged = False
+        self._shared: list[dict[str, str]] = []
+        self._sharing: list[int] = []  # the columns still shared
+        self._columns = 0
+
+    def take(self, line: bytes) -> None:
+        try:
+            value = json.loads(line, object_hook=_decode_cell)
+            if isinstance(value, list):
+                for number, cells in value:
+                    self._share(cells)
+                    self.rows.append((number, cells))
+            elif "refused" in value:
+                self.refused = str(value["refused"])
+            elif "numbers" in value:
+                self._attach_numbers(value["numbers"])
+                self.finished = True
+            else:
+                self.damaged = True
+        except (ValueError, TypeError, KeyError, IndexError):
+            self.damaged = True
+
+    def _share(self, cells: list[object]) -> None:
+        if len(cells) > self._columns:
+            self._shared += [{} for _ in range(len(cells) - self._columns)]
+            self._sharing += range(self._columns, len(cells))
+            self._columns = len(cells)
+        for index in self._sharing:
+            if index < len(cells) and type(value := cells[index]) is str:
+                seen = self._shared[index]
+                cells[index] = seen.setdefault(value, value)
+                if len(seen) > SHARED_VALUES_PER_COLUMN:
+                    self._sharing = [kept for kept in self._sharing if kept != index]
+                    self._shared[index] = {}
+
+    def _attach_numbers(self, numbers: list[list]) -> None:
+        wanted: dict[int, list[tuple[int, str]]] = {}
+        for number, column, text in numbers:
+            wanted.setdefault(number, []).append((column, text))
+        if not wanted:
+            return
+        for number, cells in self.rows:
+            for column, text in wanted.get(number, ()):
+                cells[column] = ExactNumber(cells[column], text)
 
 
 def _child_command() -> list[str]:
-    return [sys.executable, "-E", "-m", "enrollment.spreadsheets", str(CHILD_SECONDS)]
+    """The reader's command line, without its limits (`ReadLimits.as_args` follow)."""
+    return [sys.executable, "-E", "-m", "enrollment.spreadsheets"]
 
 
-def _run_child(command: list[str], content: bytes, *, timeout: float) -> tuple[int, bytes]:
-    """Run the reader, feeding it the file; return its exit code and at most MAX_OUTPUT_BYTES
-    of its output. Past that the child is killed and the file refused: the parent never holds
-    more than the cap, whatever the child writes."""
+def _run_child(
+    command: list[str], content: bytes, *, timeout: float, limits: ReadLimits
+) -> tuple[int, list[bytes]]:
+    """Run the reader, feeding it the file; return its exit code and its output as lines, at
+    most `limits.output_bytes` in all. Past that the child is killed and the file refused: the
+    parent never holds more than the cap, whatever the child writes."""
     process = subprocess.Popen(
         command,
         stdin=subprocess.PIPE,
@@ -541,8 +704,8 @@ def _run_child(command: list[str], content: bytes, *, timeout: float) -> tuple[i
         cwd=_ROOT,
         env=_child_environment(),
     )
-    chunks: list[bytes] = []
     over = threading.Event()
+    lines: list[bytes] = []
 
     def feed() -> None:
         try:
@@ -553,13 +716,22 @@ def _run_child(command: list[str], content: bytes, *, timeout: float) -> tuple[i
 
     def drain() -> None:
         size = 0
+        line: list[bytes] = []  # the parts of a line that runs on into the next chunk
         while chunk := process.stdout.read(CHUNK_BYTES):
             size += len(chunk)
-            if size > MAX_OUTPUT_BYTES:
+            if size > limits.output_bytes:
                 over.set()
                 process.kill()
                 return
-            chunks.append(chunk)
+            start = 0
+            while (end := chunk.find(b"\n", start)) != -1:
+                line.append(chunk[start:end])
+                lines.append(b"".join(line))
+                line, start = [], end + 1
+            if start < len(chunk):
+                line.append(chunk[start:])
+        if line:
+            lines.append(b"".join(line))
 
     threads = [threading.Thread(target=feed, daemon=True), threading.Thread(target=drain)]
     for thread in threads:
@@ -569,19 +741,19 @@ def _run_child(command: list[str], content: bytes, *, timeout: float) -> tuple[i
     except subprocess.TimeoutExpired as exc:
         process.kill()
         process.wait()
-        raise SpreadsheetUnreadable(_unreadable_message("超时")) from exc
+        raise SpreadsheetUnreadable(_unreadable_message("超时", limits)) from exc
     finally:
         threads[1].join()
         process.stdout.close()
     if over.is_set():
-        raise SpreadsheetRefused(_output_too_large_message())
-    return returncode, b"".join(chunks)
+        raise SpreadsheetRefused(_output_too_large_message(limits))
+    return returncode, lines
 
 
-def _output_too_large_message() -> str:
+def _output_too_large_message(limits: ReadLimits) -> str:
     return (
-        f"文件读出的内容超过 {MAX_OUTPUT_BYTES // (1024 * 1024)} MB 的上限"
-        f"（{MAX_ROWS:,} 行的名单也远小于此），可能含有大量重复的长文本，未被接收。"
+        f"文件读出的内容超过 {limits.output_bytes // (1024 * 1024)} MB 的上限"
+        f"（{limits.rows:,} 行的名单也远小于此），可能含有大量重复的长文本，未被接收。"
         "请只保留名单内容，另存为 .xlsx 后再上传"
     )
 
@@ -598,30 +770,40 @@ def _exit_reason(returncode: int) -> str:
     return f"读取进程异常退出（{returncode}）"
 
 
-def _unreadable_message(reason: str) -> str:
+def _unreadable_message(reason: str, limits: ReadLimits) -> str:
     return (
-        f"文件无法在限定的内存（{CHILD_ADDRESS_SPACE_BYTES // (1024 * 1024)} MB）和时间"
-        f"（{CHILD_SECONDS} 秒）内读取（{reason}），未被接收。"
+        f"文件无法在限定的内存（{limits.address_space_bytes // (1024 * 1024)} MB）和时间"
+        f"（{limits.seconds} 秒）内读取（{reason}），未被接收。"
         "请用 Excel 打开，把名单复制到新的工作表，另存为 .xlsx 后再上传"
     )
 
 
 def _child_main(argv: list[str]) -> int:
-    seconds = int(argv[0]) if argv else CHILD_SECONDS
-    _limit(resource.RLIMIT_AS, CHILD_ADDRESS_SPACE_BYTES)
-    _limit(resource.RLIMIT_CPU, seconds)
-    content = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+    limits = ReadLimits.from_args(argv) if argv else upload_limits()
+    _limit(resource.RLIMIT_AS, limits.address_space_bytes)
+    _limit(resource.RLIMIT_CPU, limits.seconds)
+    content = sys.stdin.buffer.read(limits.file_bytes + 1)
+    out = sys.stdout.buffer
     try:
-        inspect_xlsx(content)
-        rows = list(_read_rows(content))
-        _attach_number_texts(content, rows)
-        output = json.dumps({"rows": rows}, ensure_ascii=False, default=_encode_cell).encode()
-        if len(output) > MAX_OUTPUT_BYTES:
-            raise SpreadsheetRefused(_output_too_large_message())
+        inspect_xlsx(content, limits)
+        # Rows go out in batches as they are read (see _Reply): neither process holds the
+        # whole output, and the child holds no list of every row.
+        written = 0
+        inexact: set[tuple[int, int]] = set()
+        rows = _read_rows(content, limits)
+        while batch := list(itertools.islice(rows, _BATCH_ROWS)):
+            inexact.update(_inexact_cells(batch))
+            line = json.dumps(batch, ensure_ascii=False, default=_encode_cell).encode() + b"\n"
+            written += len(line)
+            if written > limits.output_bytes:
+                raise SpreadsheetRefused(_output_too_large_message(limits))
+            out.write(line)
+        texts = _number_texts(content, inexact) if inexact else {}
+        last = {"numbers": [[row, column, text] for (row, column), text in texts.items()]}
     except SpreadsheetRefused as refusal:
-        output = json.dumps({"refused": refusal.message}, ensure_ascii=False).encode()
-    sys.stdout.buffer.write(output)
-    sys.stdout.flush()
+        last = {"refused": refusal.message}
+    out.write(json.dumps(last, ensure_ascii=False).encode() + b"\n")
+    out.flush()
     return 0
 
 
@@ -632,23 +814,26 @@ def _limit(which: int, value: int) -> None:
         resource.setrlimit(which, (value, hard))
 
 
-def _read_rows(content: bytes) -> Iterator[tuple[int, list[object]]]:
+def _read_rows(
+    content: bytes, limits: ReadLimits | None = None
+) -> Iterator[tuple[int, list[object]]]:
     import python_calamine
 
+    max_rows = (limits or upload_limits()).rows
     try:
         workbook = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(content))
         sheet = workbook.get_sheet_by_index(0)
         start_row, start_column = sheet.start or (0, 0)
         # The parser's own account of the sheet, checked again whatever the inspection saw.
         end_row, end_column = sheet.end or (0, 0)
-        _check_row(end_row + 1)
+        _check_row(end_row + 1, max_rows)
         _check_column(end_column + 1)
         cells = sheet.iter_rows()
         pad = [None] * start_column
         # Blank rows are skipped one by one rather than collected: LibreOffice files can claim
         # a million trailing empty rows.
         for offset, values in enumerate(cells):
-            _check_row(start_row + 1 + offset)
+            _check_row(start_row + 1 + offset, max_rows)
             _check_column(start_column + len(values))
             if any(filled(value) for value in values):
                 yield start_row + 1 + offset, pad + list(values)
@@ -667,13 +852,6 @@ def filled(value: object) -> bool:
     return True
 
 
-class _NumberText:
-    """A number cell and its stored text, on its way out of the child (see ExactNumber)."""
-
-    def __init__(self, value: float, text: str) -> None:
-        self.value, self.text = value, text
-
-
 def _inexact(value: object) -> bool:
     kind = value.__class__
     if kind is float:
@@ -684,25 +862,21 @@ def _inexact(value: object) -> bool:
 _NUMBER_TYPES = frozenset({int, float})
 
 
-def _attach_number_texts(content: bytes, rows: list[tuple[int, list[object]]]) -> None:
-    """Give the numbers a float may not reproduce the text the worksheet stored for them.
+def _inexact_cells(rows: list[tuple[int, list[object]]]) -> set[tuple[int, int]]:
+    """(row, column) of the numbers a float may not reproduce: their stored text is sent too
+    (`_number_texts`, then ExactNumber in the parent).
 
     Rare (a long number typed into a number cell), so the sheet's XML is only read again when
     there is one; a cell not found in the canonical spelling keeps its float. Rows of text
     only (the template's) are passed over by their cell types alone, at C speed.
     """
-    wanted = {
-        (number, index): values
+    return {
+        (number, index)
         for number, values in rows
         if not _NUMBER_TYPES.isdisjoint(map(type, values))
         for index, value in enumerate(values)
         if _inexact(value)
     }
-    if not wanted:
-        return
-    for (number, index), text in _number_texts(content, set(wanted)).items():
-        values = wanted[(number, index)]
-        values[index] = _NumberText(values[index], text)
 
 
 _NUMBER_CELL = re.compile(rb'<c r="([A-Z]{1,3})([0-9]{1,7})"([^>]*?)>(.*?)</c>', re.DOTALL)
@@ -768,8 +942,6 @@ _CELL_TYPES = {
 
 
 def _encode_cell(value: object) -> object:
-    if isinstance(value, _NumberText):
-        return {"$number": [value.value, value.text]}
     for name, (kind, _) in _CELL_TYPES.items():
         if isinstance(value, kind):
             return {"$" + name: value.isoformat()}
@@ -783,8 +955,6 @@ def _decode_cell(obj: dict) -> object:
         ((key, value),) = obj.items()
         if key == "$timedelta":
             return dt.timedelta(seconds=value)
-        if key == "$number":
-            return ExactNumber(*value)
         if key.startswith("$") and key[1:] in _CELL_TYPES:
             return _CELL_TYPES[key[1:]][1](value)
     return obj

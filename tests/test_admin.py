@@ -255,3 +255,28 @@ def test_admin_import_page_says_which_rows_failed_in_chinese(client, city_admin,
     html = response.content.decode()
     assert "以下行未通过检查" in html and "性别只能填代码" in html
     assert "某些行验数据证失败" not in html
+
+
+# --- CSV/TSV through the admin: rows keep the file's numbers (issue 14, secondary) -------------
+
+
+@pytest.mark.parametrize("delimiter", [",", "\t"])
+def test_admin_text_import_numbers_rows_as_the_file_after_blank_lines(
+    city_admin, rows_1012, delimiter
+):
+    """A blank line is a row of the sheet Excel shows: the row after it keeps its number."""
+    from enrollment.admin_formats import ROSTER_FORMATS
+
+    rows = rows_1012(2)
+    rows[1]["性别"] = "3"
+    lines = [
+        delimiter.join(rules.HEADERS),
+        delimiter.join(rows[0][h] for h in rules.HEADERS),
+        "",
+        "",
+        delimiter.join(rows[1][h] for h in rules.HEADERS),  # line 5 of the file
+    ]
+    (kind,) = [f for f in ROSTER_FORMATS if getattr(f, "DELIMITER", None) == delimiter]
+    data = kind(encoding="utf-8").create_dataset("\r\n".join(lines).encode())
+    result = StudentRecordResource(user=city_admin).import_data(data, dry_run=True)
+    assert [invalid.number for invalid in result.invalid_rows] == [5]

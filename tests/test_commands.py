@@ -217,3 +217,78 @@ def test_seed_demo_prints_a_student_on_two_rosters_who_chooses_the_school(
     assert StudentRecord.objects.filter(id_number=id_number).count() == 2
     sign_in_student(client, name, id_number)
     assert client.get(reverse("student:start")).url == reverse("student:school")
+
+
+# --- a roster longer than an upload may be (issue 14: the operator's --max-rows) ---------------
+
+
+def test_max_rows_lets_the_command_import_a_roster_longer_than_the_upload_limit(
+    roster_file, rows_1012, city_admin, monkeypatch
+):
+    from enrollment import spreadsheets
+
+    monkeypatch.setattr(spreadsheets, "MAX_ROWS", 5)  # the header and 7 rows pass it
+    path = roster_file(rows_1012(7))
+    with pytest.raises(CommandError, match="超过 5 行的上限"):
+        call_command("import_roster", path, "--school", "1012", "--commit", stdout=StringIO())
+    result = import_json(path, "--school", "1012", "--commit", "--max-rows", "8")
+    assert (result["inserted"], result["committed"]) == (7, True)
+    assert StudentRecord.objects.count() == 7
+
+
+def test_max_rows_past_the_ceiling_is_refused_in_chinese_before_reading(
+    roster_file, rows_1012, city_admin, monkeypatch
+):
+    from pathlib import Path
+
+    from enrollment import spreadsheets
+
+    path = roster_file(rows_1012(1))
+
+    def never(self):
+        raise AssertionError("the file was read")
+
+    monkeypatch.setattr(Path, "read_bytes", never)
+    too_many = str(spreadsheets.OPERATOR_MAX_ROWS + 1)
+    with pytest.raises(CommandError) as refused:
+        call_command(
+            "import_roster", path, "--school", "1012", "--max-rows", too_many, stdout=StringIO()
+        )
+    assert "--max-rows 必须在 1 到 250,000 之间" in str(refused.value)
+    assert StudentRecord.objects.count() == 0
+
+
+def test_max_rows_of_zero_is_refused(roster_file, rows_1012, city_admin):
+    with pytest.raises(CommandError, match="必须在 1 到"):
+        call_command(
+            "import_roster",
+            roster_file(rows_1012(1)),
+            "--school",
+            "1012",
+            "--max-rows",
+            "0",
+            stdout=StringIO(),
+        )
+
+
+def test_max_rows_raises_the_file_size_limit_in_proportion(tmp_path, city_admin, monkeypatch):
+    """A file just past an upload's 30 MB is refused by size alone without --max-rows, and is
+    read (then refused as not a workbook) with --max-rows 200000 (a 60 MB limit)."""
+    from enrollment import spreadsheets
+
+    path = tmp_path / "long.xlsx"
+    with path.open("wb") as sparse:
+        sparse.truncate(spreadsheets.MAX_FILE_BYTES + 1)
+    with pytest.raises(CommandError) as refused:
+        call_command("import_roster", str(path), "--school", "1012", stdout=StringIO())
+    assert str(refused.value) == spreadsheets.file_too_large_message()
+    with pytest.raises(CommandError, match=r"不是 Excel \.xlsx"):
+        call_command(
+            "import_roster",
+            str(path),
+            "--school",
+            "1012",
+            "--max-rows",
+            "200000",
+            stdout=StringIO(),
+        )

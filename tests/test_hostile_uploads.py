@@ -274,3 +274,30 @@ def test_committed_upload_keeps_an_error_workbook_of_its_rejected_rows(
     assert upload.state == RosterUpload.State.COMMITTED and StudentRecord.objects.count() == 2
     sheet = load_workbook(io.BytesIO(bytes(upload.error_workbook))).active
     assert "民族" in sheet.cell(row=3, column=19).value
+
+
+# --- the operator's --max-rows is not the browser's (issue 14) ---------------------------------
+
+
+def test_upload_cannot_raise_the_row_limit(
+    filer_client, django_capture_on_commit_callbacks, school_1012, year
+):
+    """A form field named like the command's option changes nothing: the worker reads every
+    upload under the upload's limits."""
+    content = hostile.million_rows(rows=100_001)
+    with django_capture_on_commit_callbacks(execute=True):
+        filer_client.post(
+            reverse("enrollment:upload_new"),
+            {
+                "school": school_1012.pk,
+                "year": year,
+                "file": SimpleUploadedFile("名单.xlsx", content),
+                "max_rows": "250000",
+                "max-rows": "250000",
+                "limits": "250000",
+            },
+        )
+    upload = RosterUpload.objects.get()
+    assert upload.state == RosterUpload.State.REFUSED
+    assert "100,000 行" in upload.refusal["message"]
+    assert StudentRecord.objects.count() == 0

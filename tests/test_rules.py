@@ -1103,3 +1103,12 @@ def test_different_names_do_not_compare_equal():
 @pytest.mark.parametrize("header", ["*姓名", "姓名*", "＊姓名", "姓 名", "姓名（必填）"])
 def test_starred_or_marked_required_headers_are_the_template_header(header):
     assert rules.normalize_header(header) == "姓名"
+
+
+def test_demo_rows_past_100000_do_not_repeat_id_numbers():
+    """The benchmark's 200,000-row roster: row 100,000 + i is not row i again (the random
+    draws repeat with the seed, so only the region code can tell them apart)."""
+    first = demo_rows(1000, school_code=SCHOOL, campus_codes=["101200"], year=YEAR)
+    later = demo_rows(1000, school_code=SCHOOL, campus_codes=["101200"], year=YEAR, start=100_000)
+    assert not {row["证件号码"] for row in first} & {row["证件号码"] for row in later}
+    assert all(rules.check_id_number("1", row["证件号码"]) is None for row in later)

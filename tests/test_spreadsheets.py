@@ -299,3 +299,83 @@ def test_parent_reads_at_most_the_cap_of_a_child_that_writes_without_end(monkeyp
     with pytest.raises(spreadsheets.SpreadsheetRefused) as refused:
         spreadsheets.read_first_sheet(hostile.sparse_corner(), timeout=20)
     assert "4 MB" in refused.value.message
+
+
+# --- the operator's limits (issue 14): only the command raises them ---------------------------
+
+
+def test_operator_limits_read_more_rows_than_an_upload_may_have():
+    content = hostile.million_rows(rows=100_001)
+    with pytest.raises(spreadsheets.SpreadsheetRefused, match="100,000 行"):
+        spreadsheets.read_first_sheet(content)
+    rows = spreadsheets.read_first_sheet(content, limits=spreadsheets.operator_limits(100_002)).rows
+    assert len(rows) == 100_002 and rows[-1][0] == 100_002
+
+
+def test_operator_limits_scale_what_grows_with_the_roster():
+    upload = spreadsheets.upload_limits()
+    limits = spreadsheets.operator_limits(200_000)
+    assert limits.rows == 200_000
+    for name in ("file_bytes", "uncompressed_bytes", "output_bytes", "address_space_bytes"):
+        assert getattr(limits, name) == 2 * getattr(upload, name), name
+    assert limits.seconds == 2 * upload.seconds
+
+
+def test_operator_limits_below_the_upload_rows_keep_the_upload_sizes():
+    limits = spreadsheets.operator_limits(50)
+    assert limits == spreadsheets.ReadLimits(
+        50, *spreadsheets.astuple(spreadsheets.upload_limits())[1:]
+    )
+
+
+@pytest.mark.parametrize("rows", [0, spreadsheets.OPERATOR_MAX_ROWS + 1])
+def test_operator_limits_refuse_rows_outside_the_ceiling(rows):
+    with pytest.raises(spreadsheets.SpreadsheetRefused) as refused:
+        spreadsheets.operator_limits(rows)
+    assert "250,000" in refused.value.message
+
+
+def test_reader_started_without_limits_reads_under_the_upload_limits():
+    """The child takes its limits as arguments; with none it applies the upload's."""
+    import subprocess
+
+    finished = subprocess.run(
+        spreadsheets._child_command(),
+        input=hostile.million_rows(rows=100_001),
+        capture_output=True,
+        cwd=spreadsheets._ROOT,
+        check=True,
+    )
+    assert "100,000 行" in finished.stdout.decode()
+
+
+# --- the child's answer, line by line (issue 14) ------------------------------------------------
+
+
+def test_reader_answer_that_stops_before_its_end_is_unreadable(monkeypatch):
+    """A child that exits cleanly after some rows but without its closing line has not read the
+    whole sheet: the file is not taken as read."""
+    partial = 'import sys; sys.stdout.write(\'[[1, ["姓名"]], [2, ["张三"]]]\\n\')'
+    monkeypatch.setattr(spreadsheets, "_child_command", lambda: [sys.executable, "-c", partial])
+    with pytest.raises(spreadsheets.SpreadsheetUnreadable) as unreadable:
+        spreadsheets.read_first_sheet(hostile.sparse_corner())
+    assert "输出无法识别" in unreadable.value.message
+
+
+def test_reader_shares_one_string_per_repeating_value(year):
+    """Past SHARED_VALUES_PER_COLUMN rows (the unique columns have stopped being shared), a
+    college read in the last row is the very object read in an early row; values are intact."""
+    count = spreadsheets.SHARED_VALUES_PER_COLUMN + 10
+    rows = demo_rows(count, school_code="1012", campus_codes=["101200"], year=year)
+    sheet = spreadsheets.read_first_sheet(roster_workbook(rows)).rows
+    college = rules_index("学院")
+    early, last = sheet[1 + (count - 1) % 4][1], sheet[-1][1]  # demo colleges repeat every 4
+    assert early[college] == last[college] == rows[-1]["学院"]
+    assert early[college] is last[college]
+    assert last[rules_index("学号")] == rows[-1]["学号"]
+
+
+def rules_index(header: str) -> int:
+    from enrollment import rules
+
+    return rules.HEADERS.index(header)

@@ -17,8 +17,9 @@ class Command(BaseCommand):
     help = (
         "Check a roster .xlsx for one school; with --commit store its valid rows in one "
         "transaction. Without --commit nothing is stored and the counts say what a commit would do. "
-        "The file is read in a child process with memory and time limits; the report lists at "
-        "most the first errors, with their total."
+        "The file is read in a child process with memory and time limits (an upload's, unless "
+        "--max-rows raises them for a larger roster); the report lists at most the first errors, "
+        "with their total."
     )
 
     # The system checks cost half a second of every run (a scripted import of a 50,000-row
@@ -38,13 +39,29 @@ class Command(BaseCommand):
             default=None,
             help="file as this user (their filing scope applies); default: a city administrator",
         )
+        parser.add_argument(
+            "--max-rows",
+            type=int,
+            default=None,
+            help=(
+                f"read a roster of up to this many rows (default {spreadsheets.MAX_ROWS:,}, an "
+                f"upload's limit; at most {spreadsheets.OPERATOR_MAX_ROWS:,}); the reader's size, "
+                "memory and time limits grow in proportion"
+            ),
+        )
 
     def handle(self, *args, **options):
         path: Path = options["file"]
         if not path.is_file():
             raise CommandError(f"File not found: {path}")
-        try:  # from the file's size on disk: a huge file is refused without being read
-            spreadsheets.check_file_size(path.stat().st_size)
+        try:
+            limits = (
+                spreadsheets.upload_limits()
+                if options["max_rows"] is None
+                else spreadsheets.operator_limits(options["max_rows"])
+            )
+            # From the file's size on disk: a huge file is refused without being read.
+            spreadsheets.check_file_size(path.stat().st_size, limits)
         except spreadsheets.SpreadsheetRefused as refused:
             raise CommandError(refused.message) from refused
         school = School.objects.filter(code=options["school"]).first()
@@ -69,6 +86,7 @@ class Command(BaseCommand):
                 user=user,
                 commit=options["commit"],
                 progress=progress,
+                limits=limits,
             )
         except RosterRefused as refusal:
             raise CommandError(refusal.message) from refusal
