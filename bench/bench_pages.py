@@ -8,7 +8,8 @@ Seeds (server-side `INSERT … SELECT generate_series`, then VACUUM ANALYZE, as 
 school 1012 (campuses 101200 in 闵行区 and its branch 101201 in 徐汇区) with 50,000 records, and
 three more schools based in 闵行区 with 50,000 each, so 闵行区's handler sees 200,000. About 40% of
 the records have an application (created, waiting, pending, failed), some people are on two
-rosters (shown as "done elsewhere"). The database is the bench's own (default
+rosters (shown as "done elsewhere"); the records' stored statuses are then computed
+(`confirmations.status.statuses_refresh_all`). The database is the bench's own (default
 `portal_bench_pages`, created when missing); a run finds the seed already there and reuses it.
 
 Then, through Django's test client with DEBUG off (the whole view, middleware and template, no
@@ -132,6 +133,10 @@ def seed(year: int, *, force: bool) -> dict:
                 parts = [(campuses[f"{code}00"], None)]
             _insert_records(cursor, school, parts, year, base=int(code) * 100_000)
         _insert_applications(cursor, policy_year.pk, filer.pk, year, list(schools.values()))
+        # Written by SQL, not the pipeline: the stored statuses as the pipeline would keep them.
+        from confirmations.status import statuses_refresh_all
+
+        statuses_refresh_all()
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE enrollment_studentrecord")
         cursor.execute("VACUUM ANALYZE confirmations_application")

@@ -17,6 +17,7 @@ from confirmations.models import (
     Reminder,
     SignedPledge,
 )
+from confirmations.status import statuses_refresh_for_applications
 from enrollment.admin_formats import SafeImportExportModelAdmin
 
 
@@ -95,6 +96,12 @@ class PolicyYearAdmin(admin.ModelAdmin):
         ),
         ("承诺书", {"fields": ["pledge_text", "pledge_version"]}),
     ]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "enrollment_year" in form.changed_data:
+            # Its applications now count for another year's records ("done elsewhere").
+            statuses_refresh_for_applications(applications=obj.applications.all())
 
 
 @admin.register(Question)

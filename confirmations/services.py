@@ -27,6 +27,7 @@ from confirmations.models import (
     PolicyYear,
     SignedPledge,
 )
+from confirmations.status import statuses_refresh, statuses_refresh_for_applications
 from enrollment import rules
 from enrollment.masking import mask_id_number
 from enrollment.models import StudentRecord
@@ -178,12 +179,15 @@ def application_submit(
     paper_pledge_attested: bool = False,
     batch: BatchConfirmation | None = None,
     now: dt.datetime | None = None,
+    refresh_status: bool = True,
 ) -> Application:
-    """Confirm for one student: the application and its pledge in one transaction.
+    """Confirm for one student: the application and its pledge in one transaction, with the
+    stored status of the person's records.
 
     The student's own confirmation carries a hand signature; a confirmation on their behalf
     names who confirmed and that the signed paper pledge is held. The account is created by a
-    worker once the transaction has committed.
+    worker once the transaction has committed. A batch passes `refresh_status=False` and
+    refreshes its chunk's people in one go, in the chunk's transaction.
     """
     now = now or timezone.now()
     submission = _Submission(
@@ -203,6 +207,8 @@ def application_submit(
             application = _application_create(
                 submission, signature=signature, confirmed_by=confirmed_by, batch=batch, now=now
             )
+            if refresh_status:
+                statuses_refresh(id_numbers=[record.id_number])
     except IntegrityError as exc:
         # A simultaneous submission won the unique constraint; report it like any other.
         live = _live_application(record.id_number, policy_year)
@@ -340,6 +346,7 @@ def account_create(*, application_id: int, today: dt.date | None = None) -> Appl
         application.processed_at = timezone.now()
         application.attempts += 1
         application.save()
+        statuses_refresh(id_numbers={application.id_number, application.record.id_number})
     logger.info("application %s: %s", application.approval_number, application.state)
     return application
 
@@ -404,12 +411,19 @@ def waiting_accounts_queue_due(*, today: dt.date | None = None, limit: int = 500
 
 def account_fail_technically(*, application_id: int) -> None:
     """After the last retry: mark the application failed for a technical reason (retryable)."""
-    Application.objects.filter(pk=application_id, state=Application.State.PENDING).update(
-        state=Application.State.FAILED,
-        failure_kind=Application.FailureKind.TECHNICAL,
-        failure_reason=TECHNICAL_FAILURE,
-        processed_at=timezone.now(),
-    )
+    with transaction.atomic():
+        failed = Application.objects.filter(
+            pk=application_id, state=Application.State.PENDING
+        ).update(
+            state=Application.State.FAILED,
+            failure_kind=Application.FailureKind.TECHNICAL,
+            failure_reason=TECHNICAL_FAILURE,
+            processed_at=timezone.now(),
+        )
+        if failed:
+            statuses_refresh_for_applications(
+                applications=Application.objects.filter(pk=application_id)
+            )
 
 
 def applications_requeue_stale(*, older_than: dt.timedelta) -> int:

@@ -9,32 +9,29 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Q, QuerySet, Subquery
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from confirmations.failures import failure_guide
-from confirmations.models import Application, BatchConfirmation, InsuranceAccount, PolicyYear
+from confirmations.models import Application, BatchConfirmation, PolicyYear
+from confirmations.status import (  # noqa: F401  (the desk's names for the status definitions)
+    LIVE_STATES,
+    STATUS_ACTIVATED,
+    STATUS_CHOICES,
+    STATUS_ELSEWHERE,
+    STATUS_FAILED,
+    STATUS_PENDING,
+    STATUS_Q,
+    STATUS_UNCONFIRMED,
+    STATUS_WAITING,
+    latest_application,
+    records_with_status_keys,
+)
 from enrollment.models import StudentRecord
 from enrollment.selectors import records_search
 from schools.models import Campus, School, User
 from schools.scoping import campuses_visible_to
-
-STATUS_ACTIVATED = "activated"
-STATUS_WAITING = "waiting"
-STATUS_PENDING = "pending"
-STATUS_FAILED = "failed"
-STATUS_ELSEWHERE = "elsewhere"
-STATUS_UNCONFIRMED = "unconfirmed"
-STATUS_CHOICES = [
-    (STATUS_ACTIVATED, "已激活（建账成功）"),
-    (STATUS_WAITING, "待遇等待期（期满次日建账）"),
-    (STATUS_PENDING, "待建账"),
-    (STATUS_FAILED, "建账失败"),
-    (STATUS_ELSEWHERE, "已通过其他院校办理"),
-    (STATUS_UNCONFIRMED, "未确认"),
-]
-_LIVE = [Application.State.PENDING, Application.State.WAITING, Application.State.CREATED]
 
 
 def records_with_status(records: QuerySet[StudentRecord]) -> QuerySet[StudentRecord]:
@@ -42,22 +39,11 @@ def records_with_status(records: QuerySet[StudentRecord]) -> QuerySet[StudentRec
     the waiting-period result and the account's day); with the state of the person's latest
     application for the year through another school's record, if any (shown as such, never its
     details); and with whether the person already has an account not made through this record.
+    For the rows a page shows: lists filter and count on the stored `activation_status`.
     """
-    latest = Application.objects.filter(record=OuterRef("pk")).order_by("-submitted_at", "-pk")
-    elsewhere = (
-        Application.objects.filter(
-            id_number=OuterRef("id_number"),
-            policy_year__enrollment_year=OuterRef("enrollment_year"),
-        )
-        .exclude(record=OuterRef("pk"))
-        .order_by("-submitted_at", "-pk")
-    )
-    account_elsewhere = InsuranceAccount.objects.filter(id_number=OuterRef("id_number")).exclude(
-        application__record=OuterRef("pk")
-    )
-    return records.annotate(
+    latest = latest_application()
+    return records_with_status_keys(records).annotate(
         app_pk=Subquery(latest.values("pk")[:1]),
-        app_state=Subquery(latest.values("state")[:1]),
         app_channel=Subquery(latest.values("channel")[:1]),
         app_reason=Subquery(latest.values("failure_reason")[:1]),
         app_failure_kind=Subquery(latest.values("failure_kind")[:1]),
@@ -67,31 +53,7 @@ def records_with_status(records: QuerySet[StudentRecord]) -> QuerySet[StudentRec
         app_confirmed_by_login=Subquery(latest.values("confirmed_by__username")[:1]),
         app_waiting_until=Subquery(latest.values("waiting_until")[:1]),
         app_account_on=Subquery(latest.values("account_on")[:1]),
-        elsewhere_state=Subquery(elsewhere.values("state")[:1]),
-        account_elsewhere=Exists(account_elsewhere),
     )
-
-
-# One status per record, the same for the desk's columns, the activation list's filter, the
-# failure list and the reminders: the columns add up to the roster.
-_LIVE_ELSEWHERE = Q(elsewhere_state__in=_LIVE)
-_NOT_LIVE_ELSEWHERE = Q(elsewhere_state__isnull=True) | Q(elsewhere_state=Application.State.FAILED)
-STATUS_Q = {
-    # Nothing anywhere: no application for the year through any school, and no account.
-    STATUS_UNCONFIRMED: Q(
-        app_state__isnull=True, elsewhere_state__isnull=True, account_elsewhere=False
-    ),
-    # Done (or tried and failed) through another school, or an account already there; a
-    # failure here that a later application elsewhere superseded counts there too.
-    STATUS_ELSEWHERE: (
-        Q(app_state__isnull=True) & (Q(elsewhere_state__isnull=False) | Q(account_elsewhere=True))
-    )
-    | (Q(app_state=Application.State.FAILED) & _LIVE_ELSEWHERE),
-    STATUS_FAILED: Q(app_state=Application.State.FAILED) & _NOT_LIVE_ELSEWHERE,
-    STATUS_ACTIVATED: Q(app_state=Application.State.CREATED),
-    STATUS_WAITING: Q(app_state=Application.State.WAITING),
-    STATUS_PENDING: Q(app_state=Application.State.PENDING),
-}
 
 
 def can_confirm_on_behalf(record: StudentRecord) -> bool:
@@ -99,62 +61,21 @@ def can_confirm_on_behalf(record: StudentRecord) -> bool:
     nothing live here or elsewhere, no account yet (a failure may be followed by a new one)."""
     return (
         record.app_state in (None, Application.State.FAILED)
-        and record.elsewhere_state not in _LIVE
+        and record.elsewhere_state not in LIVE_STATES
         and not record.account_elsewhere
     )
 
 
 def filter_by_status(records: QuerySet[StudentRecord], status: str) -> QuerySet[StudentRecord]:
-    """The records whose status (as `records_with_status` and STATUS_Q show it) is `status`;
-    all for an unknown one.
+    """The records whose status is `status`; all for an unknown one.
 
-    The same definitions as STATUS_Q, written as EXISTS / NOT EXISTS on the bare records: a list
-    page or a count then needs none of the status annotations, and PostgreSQL joins the
-    applications once (hash semi- and anti-joins) instead of running the "latest application"
-    subqueries for every record before it can count or skip to page 500. At most one live
-    application per person and year, so "the latest elsewhere is live" is "one elsewhere is live".
+    Reads the status stored on the record (`confirmations.status`, kept by every write that
+    can change it, indexed with campus and year in list order): a page or a count of one
+    status reads the index, not the applications and accounts of every record in scope.
     """
-    own = Exists(Application.objects.filter(record=OuterRef("pk")))
-    elsewhere = Application.objects.filter(
-        id_number=OuterRef("id_number"),
-        policy_year__enrollment_year=OuterRef("enrollment_year"),
-    ).exclude(record=OuterRef("pk"))
-    any_elsewhere = Exists(elsewhere)
-    live_elsewhere = Exists(elsewhere.filter(state__in=_LIVE))
-    account_elsewhere = Exists(
-        InsuranceAccount.objects.filter(id_number=OuterRef("id_number")).exclude(
-            application__record=OuterRef("pk")
-        )
-    )
-
-    def latest_is(state: str) -> Exists:
-        later = Application.objects.filter(record=OuterRef("record")).filter(
-            Q(submitted_at__gt=OuterRef("submitted_at"))
-            | Q(submitted_at=OuterRef("submitted_at"), pk__gt=OuterRef("pk"))
-        )
-        return Exists(
-            Application.objects.filter(~Exists(later), record=OuterRef("pk"), state=state)
-        )
-
-    failed = latest_is(Application.State.FAILED)
-    if status == STATUS_UNCONFIRMED:
-        return records.filter(~own & ~any_elsewhere & ~account_elsewhere)
-    if status == STATUS_ELSEWHERE:
-        return records.filter(
-            (~own & (any_elsewhere | account_elsewhere)) | (failed & live_elsewhere)
-        )
-    if status == STATUS_FAILED:
-        return records.filter(failed & ~live_elsewhere)
-    if status in _STATE_OF_STATUS:
-        return records.filter(latest_is(_STATE_OF_STATUS[status]))
+    if status in STATUS_Q:
+        return records.filter(activation_status=status)
     return records
-
-
-_STATE_OF_STATUS = {
-    STATUS_ACTIVATED: Application.State.CREATED,
-    STATUS_WAITING: Application.State.WAITING,
-    STATUS_PENDING: Application.State.PENDING,
-}
 
 
 PROGRESS_COUNTS = (
@@ -195,76 +116,57 @@ def campus_progress(
 def _progress_rows(records: QuerySet[StudentRecord]) -> list[dict]:
     """The counts of `campus_progress` for the campuses that have records, in one statement.
 
-    Grouped by campus and by (this record's latest application's state and channel; whether
-    the person applied through another record, has a live application there, has an account
-    not made through this record), with the few groups classified here exactly as STATUS_Q
-    classifies one record. The latest applications, the person's applications and the accounts
-    are each read in one pass and hash-joined to the scope, not looked up record by record:
-    200,000 records took seconds that way.
+    Grouped by campus, by the status stored on the record (the activation list's filter, so the
+    columns add up to the roster and agree with the list) and by the channel of the record's
+    latest application (confirmed by the student or on their behalf). The latest applications
+    are ranked in one pass and hash-joined to the scope, not looked up record by record.
     """
     scope_sql, scope_params = (
-        records.order_by()
-        .values("pk", "campus_id", "id_number", "enrollment_year")
-        .query.sql_with_params()
+        records.order_by().values("pk", "campus_id", "activation_status").query.sql_with_params()
     )
-    live = ", ".join(["%s"] * len(_LIVE))
-    applications = Application._meta.db_table
     sql = f"""
-        WITH scope (id, campus_id, id_number, enrollment_year) AS MATERIALIZED ({scope_sql}),
+        WITH scope (id, campus_id, status) AS MATERIALIZED ({scope_sql}),
         latest AS (
-            SELECT record_id, state, channel FROM (
-                SELECT a.record_id, a.state, a.channel,
+            SELECT record_id, channel FROM (
+                SELECT a.record_id, a.channel,
                        ROW_NUMBER() OVER (
                            PARTITION BY a.record_id ORDER BY a.submitted_at DESC, a.id DESC
                        ) AS position
-                FROM {applications} a JOIN scope ON scope.id = a.record_id
+                FROM {Application._meta.db_table} a JOIN scope ON scope.id = a.record_id
             ) ranked
             WHERE position = 1
-        ),
-        person AS (
-            SELECT a.id_number, p.enrollment_year,
-                   COUNT(DISTINCT a.record_id) AS records,
-                   MIN(a.record_id) AS some_record,
-                   MAX(CASE WHEN a.state IN ({live}) THEN a.record_id END) AS live_record
-            FROM {applications} a
-            JOIN {PolicyYear._meta.db_table} p ON p.id = a.policy_year_id
-            WHERE a.id_number IN (SELECT id_number FROM scope)
-            GROUP BY a.id_number, p.enrollment_year
-        ),
-        account AS (
-            SELECT c.id_number, a.record_id
-            FROM {InsuranceAccount._meta.db_table} c
-            LEFT JOIN {applications} a ON a.id = c.application_id
-            WHERE c.id_number IN (SELECT id_number FROM scope)
         )
-        SELECT r.campus_id, l.state, l.channel,
-               CASE WHEN v.records > 1 OR v.some_record <> r.id THEN 1 ELSE 0 END,
-               CASE WHEN v.live_record IS NOT NULL AND v.live_record <> r.id THEN 1 ELSE 0 END,
-               CASE WHEN c.id_number IS NOT NULL
-                         AND (c.record_id IS NULL OR c.record_id <> r.id) THEN 1 ELSE 0 END,
-               COUNT(*)
-        FROM scope r
-        LEFT JOIN latest l ON l.record_id = r.id
-        LEFT JOIN person v ON v.id_number = r.id_number AND v.enrollment_year = r.enrollment_year
-        LEFT JOIN account c ON c.id_number = r.id_number
-        GROUP BY 1, 2, 3, 4, 5, 6
+        SELECT r.campus_id, r.status, l.channel, COUNT(*)
+        FROM scope r LEFT JOIN latest l ON l.record_id = r.id
+        GROUP BY 1, 2, 3
     """
     if connection.vendor != "postgresql":
         sql = sql.replace("AS MATERIALIZED (", "AS (")  # SQLite: the same, as a plain CTE
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*scope_params, *_LIVE])
+        cursor.execute(sql, scope_params)
         groups = cursor.fetchall()
     totals: dict[int, dict[str, int]] = {}
-    for campus_id, state, channel, any_elsewhere, live_elsewhere, account, count in groups:
+    for campus_id, status, channel, count in groups:
         row = totals.setdefault(campus_id, dict.fromkeys(PROGRESS_COUNTS, 0))
         row["uploaded"] += count
         if channel == Application.Channel.SELF:
             row["confirmed_self"] += count
         elif channel == Application.Channel.ON_BEHALF:
             row["confirmed_on_behalf"] += count
-        row[_status_of_group(state, any_elsewhere, live_elsewhere, account)] += count
+        row[PROGRESS_COLUMN[status]] += count
     campuses = Campus.objects.filter(pk__in=totals).select_related("school", "district")
     return [_campus_row(campus, totals[campus.pk]) for campus in campuses]
+
+
+# The desk's column of each status.
+PROGRESS_COLUMN = {
+    STATUS_ACTIVATED: "created",
+    STATUS_WAITING: "waiting",
+    STATUS_PENDING: "pending",
+    STATUS_FAILED: "failed",
+    STATUS_ELSEWHERE: "elsewhere",
+    STATUS_UNCONFIRMED: "unconfirmed",
+}
 
 
 def _campus_row(campus: Campus, counts: dict[str, int]) -> dict:
@@ -278,24 +180,6 @@ def _campus_row(campus: Campus, counts: dict[str, int]) -> dict:
         "campus__district__name": campus.district.name,
         **counts,
     }
-
-
-def _status_of_group(
-    state: str | None, any_elsewhere: int, live_elsewhere: int, account: int
-) -> str:
-    """The progress column of a group of records, as STATUS_Q classifies each of them."""
-    if state is None:
-        return "elsewhere" if any_elsewhere or account else "unconfirmed"
-    if state == Application.State.FAILED:
-        return "elsewhere" if live_elsewhere else "failed"
-    return _COUNTED_STATES[state]
-
-
-_COUNTED_STATES = {
-    Application.State.CREATED: "created",
-    Application.State.WAITING: "waiting",
-    Application.State.PENDING: "pending",
-}
 
 
 def daily_activity(
@@ -338,8 +222,11 @@ def latest_failures(records: QuerySet[StudentRecord]) -> QuerySet[Application]:
     """The failures that still stand, one per record: the latest application of each record
     the desk counts as 建账失败 (none once a later application is live, here or elsewhere). The
     list and the campus table's column count the same records."""
-    failed_records = filter_by_status(records_with_status(records), STATUS_FAILED)
-    return applications_in_scope(records).filter(pk__in=failed_records.values("app_pk"))
+    failed_records = records.filter(activation_status=STATUS_FAILED)
+    latest = Subquery(latest_application().values("pk")[:1])
+    return applications_in_scope(records).filter(
+        pk__in=failed_records.annotate(app_pk=latest).values("app_pk")
+    )
 
 
 def late_applications(records: QuerySet[StudentRecord], *, now=None) -> QuerySet[Application]:

@@ -21,7 +21,11 @@ from config.queueing import enqueue, enqueue_on_commit, waiting_messages
 from confirmations import services
 from confirmations.models import Application, BatchConfirmation, PolicyYear, Reminder
 from confirmations.sms import sms_sender
-from desk import selectors
+from confirmations.status import (
+    STATUS_UNCONFIRMED,
+    statuses_refresh,
+    statuses_refresh_for_applications,
+)
 from desk.models import IdListUpload
 from enrollment import spreadsheets
 from enrollment.importer import header_position
@@ -155,6 +159,8 @@ def batch_confirmation_run(*, batch_id: uuid.UUID | str) -> bool:
                 _confirm_one(batch, record, results)
             else:
                 _note(results, "not_found", {"record": record_id})
+        # The chunk's people at once (a statement per 2,000), not three per student.
+        statuses_refresh(id_numbers=[record.id_number for record in records.values()])
         batch.processed = start + len(chunk)
         batch.results = results
         batch.last_queued_at = timezone.now()  # the lease: this batch is alive
@@ -240,6 +246,7 @@ def _confirm_one(batch: BatchConfirmation, record: StudentRecord, results: dict)
             confirmed_by=batch.created_by,
             paper_pledge_attested=batch.paper_pledges_attested,
             batch=batch,
+            refresh_status=False,  # batch_confirmation_run refreshes the chunk's people
         )
     except services.ConfirmationRefused as refused:
         other = refused.application
@@ -525,6 +532,9 @@ def application_retry(*, user: User, application_id: int) -> Application:
                 failure_reason="",
                 last_queued_at=timezone.now(),
             )
+            statuses_refresh_for_applications(
+                applications=Application.objects.filter(pk=application.pk)
+            )
             enqueue_on_commit(services.CREATE_ACCOUNT, application.pk)
     except IntegrityError as exc:
         raise ActionRefused("该学生已有进行中的申请，无需重试") from exc
@@ -565,9 +575,7 @@ def reminder_plan(*, user: User, school: School, policy_year: PolicyYear) -> Rem
     records = records_visible_to(user).filter(
         school=school, enrollment_year=policy_year.enrollment_year
     )
-    unconfirmed = selectors.filter_by_status(
-        selectors.records_with_status(records), selectors.STATUS_UNCONFIRMED
-    )
+    unconfirmed = records.filter(activation_status=STATUS_UNCONFIRMED)
     no_mobile = set(records_without_mobile(records).values_list("pk", flat=True))
     since = timezone.now() - REMINDER_INTERVAL
     recently = {

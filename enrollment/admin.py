@@ -5,7 +5,7 @@ from audit.services import Action, audit_entry, audit_record_many
 from enrollment.admin_formats import ROSTER_FORMATS, SafeImportExportModelAdmin
 from enrollment.models import HEAVY_UPLOAD_FIELDS, RosterUpload, StudentRecord
 from enrollment.resources import StudentRecordResource
-from enrollment.services import audit_record_save
+from enrollment.services import audit_record_save, record_statuses_refresh
 
 
 @admin.register(StudentRecord)
@@ -32,8 +32,11 @@ class StudentRecordAdmin(AuditedAdminMixin, SafeImportExportModelAdmin):
         return obj
 
     def save_model(self, request, obj, form, change):
-        before = StudentRecord.objects.get(pk=obj.pk).template_values() if change else None
+        stored = StudentRecord.objects.get(pk=obj.pk) if change else None
+        before = stored.template_values() if stored else None
         super().save_model(request, obj, form, change)
+        person = (stored.id_number, stored.enrollment_year) if stored else None
+        record_statuses_refresh(before=person, record=obj)
         audit_record_save(user=request.user, record=obj, before=before)
 
     def delete_model(self, request, obj):

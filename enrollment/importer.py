@@ -697,6 +697,9 @@ def _store(plan: _Plan, *, school: School, year: int, user: User) -> None:
                 ],
                 batch_size=2000,
             )
+    if plan.new:
+        _statuses_refresh_for_new_records([values[_ID] for values in plan.new])
+    # An update keeps (school, year, ID number): its status, which depends on those, stays.
     if not plan.changed:
         return
     # Each updated record is a new version: a form opened before the commit is not saved over
@@ -726,6 +729,13 @@ def _store(plan: _Plan, *, school: School, year: int, user: User) -> None:
             unique_fields=["school", "enrollment_year", "id_number"],
             update_fields=[*_TEMPLATE_ATTRIBUTES, "campus", "updated_by", "updated_at", "version"],
         )
+
+
+def _statuses_refresh_for_new_records(id_numbers: list[str]) -> None:
+    # Imported here: confirmations builds on enrollment, not the other way round.
+    from confirmations.status import statuses_refresh_for_new_records
+
+    statuses_refresh_for_new_records(id_numbers=id_numbers)
 
 
 # Rows per COPY (and per batch of model objects): bounds the buffer, not the transaction.

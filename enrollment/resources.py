@@ -77,6 +77,7 @@ class StudentRecordResource(resources.ModelResource):
         self._errors: dict[int, dict[str, list[str]]] = {}
         self._campuses: dict[int, Campus] = {}
         self._contexts: dict[int, rules.RowContext] = {}
+        self._saved_people: set[str] = set()
 
     @property
     def enrollment_year(self) -> int:
@@ -194,9 +195,20 @@ class StudentRecordResource(resources.ModelResource):
             instance.created_by = self.user
         instance.updated_by = self.user
 
+    def after_save_instance(self, instance: StudentRecord, row: dict, **kwargs: object) -> None:
+        super().after_save_instance(instance, row, **kwargs)
+        self._saved_people.add(instance.id_number)
+
     def after_import(self, dataset: tablib.Dataset, result: object, **kwargs: object) -> None:
-        """Give rows their spreadsheet numbers, and show the 18 columns without the number."""
+        """Store the status of the records saved (a person who applied through another school
+        is "done elsewhere"), in the import's transaction; give rows their spreadsheet numbers,
+        and show the 18 columns without the number."""
         super().after_import(dataset, result, **kwargs)
+        # Imported here: confirmations builds on enrollment, not the other way round. An
+        # existing record keeps its (school, year, ID number) here, and with them its status.
+        from confirmations.status import statuses_refresh_for_new_records
+
+        statuses_refresh_for_new_records(id_numbers=self._saved_people)
         numbers = dataset.get_col(len(dataset.headers) - 1) if len(dataset) else []
         for invalid in result.invalid_rows:
             invalid.number = numbers[invalid.number - 1]

@@ -413,11 +413,13 @@ def record_save(
                         current=record,
                     )
             before = {} if creating else record.template_values()
+            person_before = None if creating else (record.id_number, record.enrollment_year)
             for attribute, value in outcome.values.items():
                 setattr(record, attribute, value)
             record.campus = campus
             record.updated_by = user
             record.save()
+            record_statuses_refresh(before=person_before, record=record)
             audit_record_save(user=user, record=record, before=None if creating else before)
     except (IntegrityError, OperationalError) as exc:
         # A concurrent save took the ID number or student number (or deadlocked with it).
@@ -427,6 +429,20 @@ def record_save(
             [rules.FieldError("证件号码", "刚刚有人保存了相同证件号码或学号的记录，请刷新后核对")]
         ) from exc
     return record
+
+
+def record_statuses_refresh(*, before: tuple[str, int] | None, record: StudentRecord) -> None:
+    """The stored status after a record was added, or its (ID number, year) changed from
+    `before`: the new person's records (the record may be "done elsewhere") and the old
+    person's (an application made through it now counts as another person's). Other edits
+    change no status.
+    """
+    if before == (record.id_number, record.enrollment_year):
+        return
+    # Imported here: confirmations builds on enrollment, not the other way round.
+    from confirmations.status import statuses_refresh
+
+    statuses_refresh(id_numbers={record.id_number} | ({before[0]} if before else set()))
 
 
 def record_errors_without_campus(*, raw: dict[str, object], year: int) -> list[rules.FieldError]:
@@ -531,7 +547,11 @@ class DeleteResult:
 
 
 def records_delete(*, user: User, record_ids: list[int]) -> DeleteResult:
-    """Delete the given records in the user's scope that no confirmation refers to."""
+    """Delete the given records in the user's scope that no confirmation refers to.
+
+    No stored status changes: a record without applications counts in no other record's
+    status (STATUS_Q reads the person's applications and accounts, not their records).
+    """
     records = StudentRecord.objects.filter(pk__in=record_ids, campus__in=campuses_fileable_by(user))
     confirmed = records.filter(applications__isnull=False).distinct().count()
     deletable = records.filter(applications__isnull=True)

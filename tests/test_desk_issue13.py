@@ -14,6 +14,7 @@ from django.utils import timezone
 from openpyxl import load_workbook
 
 from confirmations.models import Application, CoverageRecord
+from confirmations.status import statuses_refresh
 from enrollment.models import StudentRecord
 from schools.models import Campus
 
@@ -191,7 +192,10 @@ def failed_and_account_elsewhere(stored_1012, registry, filer_1014, year, policy
     )
     services.account_create(application_id=application.pk)
     assert Application.objects.get(pk=application.pk).state == Application.State.FAILED
+    # An account made outside the portal's pipeline (no application): stored as the gateway's
+    # writes are, with the person's statuses refreshed in the same step.
     InsuranceAccount.objects.create(id_number=with_account["证件号码"], name=with_account["姓名"])
+    statuses_refresh(id_numbers=[with_account["证件号码"]])
     return [
         StudentRecord.objects.get(school__code="1012", id_number=student["证件号码"])
         for student in (failed, with_account)
@@ -359,8 +363,9 @@ def test_id_list_template_formats_the_id_column_as_text(client, filer_1012):
 def test_status_filter_and_progress_counts_agree_with_the_status_definition(
     failed_and_account_elsewhere, stored_1012, policy_year, city_admin
 ):
-    """STATUS_Q (on the annotated rows), filter_by_status (EXISTS on bare records) and the
-    desk's one-statement progress count classify every record alike."""
+    """The status stored on each record by the pipeline, the definition (STATUS_Q on the
+    annotated rows), the activation list's filter and the desk's columns classify every record
+    alike (tests/test_stored_status.py checks the stored status after each kind of write)."""
     from confirmations import services
     from desk import selectors
 
@@ -383,19 +388,13 @@ def test_status_filter_and_progress_counts_agree_with_the_status_definition(
     }
     occurring = {status for status, pks in by_definition.items() if pks}
     assert occurring == set(dict(selectors.STATUS_CHOICES)) - {selectors.STATUS_WAITING}
+    stored = dict(records.values_list("pk", "activation_status"))
     for status, expected in by_definition.items():
+        assert {pk for pk, value in stored.items() if value == status} == expected, status
         assert set(selectors.filter_by_status(records, status).values_list("pk", flat=True)) == (
             expected
         ), status
-    columns = {
-        selectors.STATUS_ACTIVATED: "created",
-        selectors.STATUS_WAITING: "waiting",
-        selectors.STATUS_PENDING: "pending",
-        selectors.STATUS_FAILED: "failed",
-        selectors.STATUS_ELSEWHERE: "elsewhere",
-        selectors.STATUS_UNCONFIRMED: "unconfirmed",
-    }
     progress = selectors.campus_progress(records)
-    for status, column in columns.items():
+    for status, column in selectors.PROGRESS_COLUMN.items():
         assert sum(row[column] for row in progress) == len(by_definition[status]), status
     assert sum(row["uploaded"] for row in progress) == records.count()
