@@ -29,8 +29,9 @@ BUDGETS = {
     "start GET": 3,  # the session's records, the person's applications, session (chosen record)
     "record GET": 1,  # the session's records
     "pledge GET": 2,  # the session's records, the person's applications
-    # records, the person's applications, application, pledge, audit, session
-    "pledge POST": 6,
+    # records, the person's applications, application, pledge, audit, session, and the
+    # stored status of the person's records (their keys and statuses read, the changed written)
+    "pledge POST": 8,
     "submitted GET": 1,  # the application
 }
 
