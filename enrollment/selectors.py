@@ -7,7 +7,9 @@ from collections.abc import Callable
 
 from django.apps import apps
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.contrib.postgres.fields import ArrayField
+from django.db import connections
+from django.db.models import Count, Exists, Func, OuterRef, Q, QuerySet, TextField
 
 from enrollment.models import HEAVY_UPLOAD_FIELDS, RosterUpload, StudentRecord
 from enrollment.rules import MOBILE_PATTERN, normalize_id_number, normalize_text
@@ -81,8 +83,25 @@ def records_search(records: QuerySet[StudentRecord], query: str) -> QuerySet[Stu
     if not _DIGITS.fullmatch(compact):
         # Names hold no digits: a number is looked up in the number indexes alone (an OR with
         # a name that can hold it would read every record in scope).
-        match |= Q(name__contains=query)
+        if len(query) <= NAME_GRAM_MAX and connections[records.db].vendor == "postgresql":
+            # The same match as `contains` (every part this short is in the name's grams), but
+            # through migration 0013's index: a trigram cannot narrow a two-character name.
+            records = records.alias(name_grams=_NameGrams("name"))
+            match |= Q(name_grams__contains=[query])
+        else:
+            match |= Q(name__contains=query)
     return records.filter(match)
+
+
+# The longest part of a name `enrollment_name_grams` (migration 0013) indexes.
+NAME_GRAM_MAX = 2
+
+
+class _NameGrams(Func):
+    """Every one- and two-character part of a name, as migration 0013 indexes it."""
+
+    function = "enrollment_name_grams"
+    output_field = ArrayField(TextField())
 
 
 _DIGITS = re.compile(r"[0-9]+X?")

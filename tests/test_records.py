@@ -277,3 +277,38 @@ def test_add_record_of_a_person_on_a_campus_out_of_scope_reveals_nothing(
     response = client.post(reverse("enrollment:record_create"), data)
     assert "无权修改" in response.context["form"].errors["id_number"][0]
     assert StudentRecord.objects.get(id_number=on_main_campus["证件号码"]).campus_code == "101200"
+
+
+@pytest.mark.parametrize("part", ["张伟", "伟", "张", "伟明"])
+def test_a_name_search_of_one_or_two_characters_finds_every_name_that_contains_it(
+    school_1012, filer_1012, stored, part
+):
+    from enrollment.selectors import records_search
+
+    names = ["张伟", "张伟明", "李张伟", "王伟明", "赵敏"]
+    records = list(StudentRecord.objects.filter(school=school_1012).order_by("pk")[: len(names)])
+    for record, name in zip(records, names, strict=True):
+        record.name = name
+    StudentRecord.objects.bulk_update(records, ["name"])
+    found = records_search(StudentRecord.objects.filter(school=school_1012), part)
+    assert sorted(found.values_list("name", flat=True)) == sorted(n for n in names if part in n)
+
+
+def test_a_two_character_name_search_reads_the_name_grams_index_on_postgresql(
+    school_1012, filer_1012, stored
+):
+    """Most Chinese names have two characters: a trigram cannot narrow them, so without the
+    grams index a district's name search read all of its 200,000 records (bench_pages)."""
+    from django.db import connection
+
+    from enrollment.selectors import records_search
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the index is PostgreSQL's (migration 0013)")
+    found = records_search(StudentRecord.objects.all(), "张伟")
+    sql, params = found.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "record_name_grams" in plan
