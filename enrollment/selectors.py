@@ -6,8 +6,8 @@ import re
 from collections.abc import Callable
 
 from django.apps import apps
-from django.core.paginator import Page, Paginator
 from django.contrib.postgres.fields import ArrayField
+from django.core.paginator import Page, Paginator
 from django.db import connections
 from django.db.models import Count, Exists, Func, OuterRef, Q, QuerySet, TextField
 
