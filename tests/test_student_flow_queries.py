@@ -98,7 +98,10 @@ def test_each_step_of_the_flow_stays_within_its_query_budget(
     student_client, stored_1012, signature_data_url, step
 ):
     counts = flow_queries(student_client, stored_1012[0], signature_data_url)
-    assert counts[step] <= BUDGETS[step], " ".join(f"{k}={v}" for k, v in counts.items())
+    budget = BUDGETS[step]
+    if step == "pledge POST" and connection.features.has_select_for_update:
+        budget += 1  # the person's records locked before their status is classified
+    assert counts[step] <= budget, " ".join(f"{k}={v}" for k, v in counts.items())
 
 
 def test_the_code_request_still_refuses_a_second_code_within_a_minute(
