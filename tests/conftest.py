@@ -151,6 +151,27 @@ def workbook():
     return roster_workbook
 
 
+@pytest.fixture
+def listed_at_1014(registry, filer_1014, year):
+    """Put a 1012 student's row on 1014's roster too (student number 1014000001, campus
+    101400), with any `others`, through the importer; return the person's 1014 record."""
+    from enrollment.importer import roster_import
+    from enrollment.models import StudentRecord
+
+    def listed(row: dict, *others: dict) -> StudentRecord:
+        at_1014 = {**row, "学号": "1014000001", "总分校编码": "101400"}
+        roster_import(
+            content=roster_workbook([at_1014, *others]),
+            school=registry["schools"]["1014"],
+            year=year,
+            user=filer_1014,
+            commit=True,
+        )
+        return StudentRecord.objects.get(school__code="1014", id_number=row["证件号码"])
+
+    return listed
+
+
 @pytest.fixture(autouse=True)
 def _sms_outbox(settings):
     """One-time codes and reminders go to an in-memory outbox in tests."""

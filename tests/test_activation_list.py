@@ -13,9 +13,7 @@ from openpyxl import load_workbook
 from audit.models import AuditEntry
 from confirmations import services
 from desk import exports
-from enrollment.importer import roster_import
 from enrollment.masking import mask_id_number
-from enrollment.models import StudentRecord
 
 pytestmark = pytest.mark.django_db
 
@@ -65,18 +63,10 @@ def test_activation_page_shows_full_id_numbers_on_request_and_audits_it(filer, s
 
 
 def test_student_with_an_account_through_another_school_is_shown_so_not_unconfirmed(
-    filer, client, stored_1012, school_1012, registry, filer_1014, year, policy_year, workbook
+    filer, client, stored_1012, school_1012, filer_1014, policy_year, listed_at_1014
 ):
     student = stored_1012[0]
-    row = {**student, "学号": "1014000001", "总分校编码": "101400"}
-    roster_import(
-        content=workbook([row]),
-        school=registry["schools"]["1014"],
-        year=year,
-        user=filer_1014,
-        commit=True,
-    )
-    at_1014 = StudentRecord.objects.get(school__code="1014", id_number=student["证件号码"])
+    at_1014 = listed_at_1014(student)
     application = services.application_submit(
         record=at_1014, policy_year=policy_year, confirmed_by=filer_1014, paper_pledge_attested=True
     )
@@ -106,18 +96,10 @@ def test_activation_export_cells_are_text_with_the_text_format(filer, stored_101
 
 
 def test_desk_counts_a_student_done_through_another_school_as_elsewhere(
-    filer, stored_1012, registry, filer_1014, year, policy_year, workbook
+    filer, stored_1012, filer_1014, policy_year, listed_at_1014
 ):
     student = stored_1012[0]
-    row = {**student, "学号": "1014000001", "总分校编码": "101400"}
-    roster_import(
-        content=workbook([row]),
-        school=registry["schools"]["1014"],
-        year=year,
-        user=filer_1014,
-        commit=True,
-    )
-    at_1014 = StudentRecord.objects.get(school__code="1014", id_number=student["证件号码"])
+    at_1014 = listed_at_1014(student)
     services.application_submit(
         record=at_1014, policy_year=policy_year, confirmed_by=filer_1014, paper_pledge_attested=True
     )

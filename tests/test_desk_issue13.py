@@ -167,23 +167,14 @@ def test_student_reconfirmed_after_a_failure_appears_once_in_the_failure_list(
 
 
 @pytest.fixture
-def failed_and_account_elsewhere(stored_1012, registry, filer_1014, year, policy_year, workbook):
+def failed_and_account_elsewhere(stored_1012, filer_1014, policy_year, listed_at_1014):
     """Student 0 of 1012 failed through 1014; student 1 already has an account (not through
     1012). Returns their two 1012 records."""
     from confirmations import services
     from confirmations.models import InsuranceAccount
-    from enrollment.importer import roster_import
 
     failed, with_account = stored_1012[0], stored_1012[1]
-    row = {**failed, "学号": "1014000001", "总分校编码": "101400"}
-    roster_import(
-        content=workbook([row]),
-        school=registry["schools"]["1014"],
-        year=year,
-        user=filer_1014,
-        commit=True,
-    )
-    at_1014 = StudentRecord.objects.get(school__code="1014", id_number=failed["证件号码"])
+    at_1014 = listed_at_1014(failed)
     CoverageRecord.objects.create(
         id_number=failed["证件号码"], name=failed["姓名"], kind="employee"
     )

@@ -40,17 +40,9 @@ def at_1012(stored_1012) -> StudentRecord:
 
 
 @pytest.fixture
-def at_1014(at_1012, stored_1012, registry, filer_1014, year, workbook) -> StudentRecord:
+def at_1014(stored_1012, listed_at_1014) -> StudentRecord:
     """The same person also on 1014's roster (listed at two schools)."""
-    row = {**stored_1012[0], "学号": "1014000001", "总分校编码": "101400"}
-    roster_import(
-        content=workbook([row]),
-        school=registry["schools"]["1014"],
-        year=year,
-        user=filer_1014,
-        commit=True,
-    )
-    return StudentRecord.objects.get(school__code="1014", id_number=at_1012.id_number)
+    return listed_at_1014(stored_1012[0])
 
 
 def on_behalf(record: StudentRecord, policy_year, user) -> Application:
@@ -173,18 +165,10 @@ def test_failure_here_then_an_account_elsewhere_stores_elsewhere(
 
 
 def test_import_of_a_person_who_applied_elsewhere_stores_elsewhere(
-    at_1012, stored_1012, policy_year, filer_1012, registry, filer_1014, year, workbook
+    at_1012, stored_1012, policy_year, filer_1012, year, listed_at_1014
 ):
     on_behalf(at_1012, policy_year, filer_1012)
-    row = {**stored_1012[0], "学号": "1014000001", "总分校编码": "101400"}
-    roster_import(
-        content=workbook([row, *_others_at_1014(year)]),
-        school=registry["schools"]["1014"],
-        year=year,
-        user=filer_1014,
-        commit=True,
-    )
-    at_1014 = StudentRecord.objects.get(school__code="1014", id_number=at_1012.id_number)
+    at_1014 = listed_at_1014(stored_1012[0], *_others_at_1014(year))
     assert stored(at_1014) == status.STATUS_ELSEWHERE
     assert StudentRecord.objects.filter(
         school__code="1014", activation_status=status.STATUS_UNCONFIRMED
