@@ -198,14 +198,8 @@ def operator_limits(rows: int) -> ReadLimits:
     def scaled(value: int) -> int:
         return -(-value * rows // base.rows)  # rounded up
 
-    return ReadLimits(
-        rows=rows,
-        file_bytes=scaled(base.file_bytes),
-        uncompressed_bytes=scaled(base.uncompressed_bytes),
-        output_bytes=scaled(base.output_bytes),
-        address_space_bytes=scaled(base.address_space_bytes),
-        seconds=scaled(base.seconds),
-    )
+    # Every field grows with length (the class's definition); `rows` scales to itself.
+    return ReadLimits(*(scaled(value) for value in astuple(base)))
 
 
 class ExactNumber(float):
