@@ -5,17 +5,25 @@ task sends nothing already sent."""
 from __future__ import annotations
 
 import datetime as dt
+import importlib
+from pathlib import Path
 
 import kombu.exceptions
 import pytest
 from django.utils import timezone
 
+import confirmations.migrations
 from confirmations.models import Reminder
 from confirmations.sms import MemorySender
 from desk import services
 from desk.tasks import requeue_stale_batches, send_reminders
 
 pytestmark = pytest.mark.django_db
+
+# Found by name, not number: the lead renumbers migrations at merge.
+_DELIVERY_MIGRATION = next(
+    Path(confirmations.migrations.__file__).parent.glob("*_reminder_delivery.py")
+)
 
 
 def broker_down(*args, **kwargs):
@@ -77,9 +85,7 @@ def test_reminder_whose_task_could_not_be_queued_is_sent_by_the_sweeper(
     assert len(set(texted(_sms_outbox))) == 10
 
 
-def test_delivered_reminder_is_not_sent_again_when_its_task_is_redelivered(
-    remind, _sms_outbox
-):
+def test_delivered_reminder_is_not_sent_again_when_its_task_is_redelivered(remind, _sms_outbox):
     reminder = remind()
     assert len(_sms_outbox) == 10
     send_reminders(reminder.pk, reminder.record_ids)  # the broker hands the message out again
@@ -138,3 +144,39 @@ def test_reminder_cut_off_mid_way_is_resumed_after_the_last_student_texted(
     later(minutes=5)
     requeue_stale_batches()
     assert len(_sms_outbox) == 10 and len(set(texted(_sms_outbox))) == 10
+
+
+def test_reminder_not_sent_within_a_day_is_left_unsent(remind, broker, later, _sms_outbox):
+    """By then the desk may have reminded the same students again (reminder_plan's 24 hours)."""
+    broker.down()
+    reminder = remind()
+    broker.up()
+    later(minutes=25 * 60)
+    requeue_stale_batches()
+    send_reminders(reminder.pk)
+    assert _sms_outbox == []
+    assert Reminder.objects.get().delivery_state == "未发送（已超过 24 小时）"
+
+
+def test_admin_lists_whether_each_reminder_was_sent(client, city_admin, remind, broker):
+    remind()
+    broker.down()
+    Reminder.objects.update(created_at=timezone.now() - dt.timedelta(days=2))  # a day later
+    remind()
+    city_admin.is_staff = city_admin.is_superuser = True
+    city_admin.save()
+    client.force_login(city_admin)
+    html = client.get("/admin/confirmations/reminder/").content.decode()
+    assert "发送状态" in html and "已发送" in html and "待发送" in html
+
+
+def test_migration_marks_reminders_stored_before_it_as_delivered(remind, broker):
+    from django.apps import apps
+
+    broker.down()
+    reminder = remind()
+    migration = importlib.import_module(f"confirmations.migrations.{_DELIVERY_MIGRATION.stem}")
+    migration.mark_existing_delivered(apps, None)
+    reminder.refresh_from_db()
+    assert reminder.delivered_at == reminder.created_at
+    assert reminder.processed == reminder.recipients == 10
