@@ -20,11 +20,6 @@ from desk.tasks import requeue_stale_batches, send_reminders
 
 pytestmark = pytest.mark.django_db
 
-# Found by name, not number: the lead renumbers migrations at merge.
-_DELIVERY_MIGRATION = next(
-    Path(confirmations.migrations.__file__).parent.glob("*_reminder_delivery.py")
-)
-
 
 def broker_down(*args, **kwargs):
     raise kombu.exceptions.OperationalError("Error 111 connecting to 127.0.0.1:6379.")
@@ -175,7 +170,9 @@ def test_migration_marks_reminders_stored_before_it_as_delivered(remind, broker)
 
     broker.down()
     reminder = remind()
-    migration = importlib.import_module(f"confirmations.migrations.{_DELIVERY_MIGRATION.stem}")
+    # Found by name, not number: the lead renumbers migrations at merge.
+    found = next(Path(confirmations.migrations.__file__).parent.glob("*_reminder_delivery.py"))
+    migration = importlib.import_module(f"confirmations.migrations.{found.stem}")
     migration.mark_existing_delivered(apps, None)
     reminder.refresh_from_db()
     assert reminder.delivered_at == reminder.created_at
