@@ -148,7 +148,7 @@ def test_reminder_not_sent_within_a_day_is_left_unsent(remind, broker, later, _s
     broker.up()
     later(minutes=25 * 60)
     requeue_stale_batches()
-    send_reminders(reminder.pk)
+    send_reminders(reminder.pk, reminder.record_ids)  # its message, a day late
     assert _sms_outbox == []
     assert Reminder.objects.get().delivery_state == "未发送（已超过 24 小时）"
 
