@@ -192,4 +192,8 @@ class BatchConfirmationAdmin(ReadOnlyAdmin):
 
 @admin.register(Reminder)
 class ReminderAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "school", "sent_by", "recipients"]
+    list_display = ["created_at", "school", "sent_by", "recipients", "state", "delivered_at"]
+
+    @admin.display(description="发送状态")
+    def state(self, reminder: Reminder) -> str:
+        return reminder.delivery_state

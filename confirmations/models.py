@@ -658,7 +658,11 @@ class BatchConfirmation(models.Model):
 
 
 class Reminder(models.Model):
-    """Reminders sent to students in scope who have not confirmed."""
+    """Reminders sent to students in scope who have not confirmed.
+
+    Texted by a worker in `record_ids` order; `processed` is how far it got, so a copy that
+    resumes (the sweeper's, or the broker's redelivery) starts after the last student texted.
+    """
 
     sent_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name="发送人", on_delete=models.PROTECT
@@ -667,6 +671,16 @@ class Reminder(models.Model):
     recipients = models.PositiveIntegerField("发送人数", default=0)
     record_ids = models.JSONField("提醒的记录", default=list)  # one reminder per student a day
     created_at = models.DateTimeField("发送时间", auto_now_add=True)
+    last_queued_at = models.DateTimeField("最近排队时间", default=timezone.now)
+    # The lease: a worker sets it before its first text and renews it after each one, so a
+    # second copy of the task leaves the reminder alone while the first is alive.
+    claimed_at = models.DateTimeField("最近开始处理时间", null=True, blank=True)
+    processed = models.PositiveIntegerField("已处理人数", default=0)
+    delivered_at = models.DateTimeField("短信发完时间", null=True, blank=True)
+
+    # A student is reminded at most once in this long; a reminder not sent within it is not
+    # sent at all, since the desk may by then have reminded the same students again.
+    INTERVAL = dt.timedelta(hours=24)
 
     class Meta:
         verbose_name = verbose_name_plural = "确认提醒"
@@ -674,6 +688,15 @@ class Reminder(models.Model):
 
     def __str__(self) -> str:
         return f"{self.school} {self.created_at:%Y-%m-%d %H:%M} ({self.recipients})"
+
+    @property
+    def delivery_state(self) -> str:
+        """For staff: whether the texts went out (the sweeper sends a pending one)."""
+        if self.delivered_at is not None:
+            return "已发送"
+        if self.created_at < timezone.now() - self.INTERVAL:
+            return "未发送（已超过 24 小时）"
+        return "待发送"
 
 
 class OneTimeCode(models.Model):

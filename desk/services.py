@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from audit.services import Action, audit_record
@@ -42,7 +42,7 @@ from enrollment.selectors import records_visible_to, records_without_mobile
 from schools.models import School, User
 
 logger = logging.getLogger(__name__)
-REMINDER_INTERVAL = dt.timedelta(hours=24)
+REMINDER_INTERVAL = Reminder.INTERVAL
 RESULT_LIST_LIMIT = 1000
 RUN_BATCH = "desk.tasks.run_batch_confirmation"
 SEND_REMINDERS = "desk.tasks.send_reminders"
@@ -628,20 +628,97 @@ def reminders_send(
     reminder = Reminder.objects.create(
         sent_by=user, school=school, recipients=plan.recipients, record_ids=plan.record_ids
     )
-    enqueue_on_commit(SEND_REMINDERS, reminder.pk, plan.record_ids)
+    # Stored, then queued: if the broker cannot take it, the batches sweeper queues it later
+    # (`reminders_requeue_stale`); its students already count as reminded meanwhile.
+    enqueue_on_commit(SEND_REMINDERS, reminder.pk)
     return reminder
 
 
-def reminders_deliver(*, record_ids: list[int], policy_year: PolicyYear) -> int:
+# A reminder's worker renews its claim after every text; one not renewed for this long has lost
+# its worker, and a reminder queued this long ago and never claimed has lost its message.
+REMINDER_LEASE = dt.timedelta(minutes=3)
+
+
+def reminder_deliver(*, reminder_id: int) -> int:
+    """Text the reminder's students not texted yet, then mark it delivered; how many were texted.
+
+    Safe to run twice or concurrently: a copy first claims the reminder (undelivered, and not
+    claimed by a copy whose lease is alive) and renews the claim with its progress after each
+    text, so a second copy sends nothing while the first is alive, and a copy resuming after a
+    dead one starts after the last student texted. A reminder older than REMINDER_INTERVAL is
+    left unsent: by then the desk may already have sent the same students a new one.
+    """
+    policy_year = PolicyYear.current()
+    if policy_year is None:
+        return 0  # no year to name in the text: the sweeper tries again later
+    now = lease = timezone.now()
+    claimed = Reminder.objects.filter(
+        Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - REMINDER_LEASE),
+        pk=reminder_id,
+        delivered_at__isnull=True,
+        created_at__gte=now - REMINDER_INTERVAL,
+    ).update(claimed_at=lease)
+    if not claimed:
+        return 0  # delivered, too old, or another copy holds it
+    reminder = Reminder.objects.get(pk=reminder_id)
+    todo = reminder.record_ids[reminder.processed :]
+    records = StudentRecord.objects.select_related("school").in_bulk(todo)
     sender = sms_sender()
-    last_day = policy_year.last_open_day
     sent = 0
-    for record in StudentRecord.objects.filter(pk__in=record_ids).select_related("school"):
-        sender.send(
-            record.phone,
-            f"【医保新生参保】{record.name}同学，{record.school.name}提醒您尽快在"
-            f"{policy_year.city.app_name}“居民医保参保确认（新生）”完成参保确认，"
-            f"办理截止 {last_day.month} 月 {last_day.day} 日。",
-        )
-        sent += 1
+    for position, record_id in enumerate(todo, start=reminder.processed + 1):
+        if (record := records.get(record_id)) is not None:  # a record deleted since is skipped
+            sender.send(record.phone, reminder_text(record=record, policy_year=policy_year))
+            sent += 1
+        renewed = timezone.now()
+        if not Reminder.objects.filter(pk=reminder_id, claimed_at=lease).update(
+            processed=position, claimed_at=renewed
+        ):
+            return sent  # our lease ran out and another copy took over: it carries on
+        lease = renewed
+    Reminder.objects.filter(pk=reminder_id, claimed_at=lease).update(delivered_at=timezone.now())
     return sent
+
+
+def reminder_text(*, record: StudentRecord, policy_year: PolicyYear) -> str:
+    last_day = policy_year.last_open_day
+    return (
+        f"【医保新生参保】{record.name}同学，{record.school.name}提醒您尽快在"
+        f"{policy_year.city.app_name}“居民医保参保确认（新生）”完成参保确认，"
+        f"办理截止 {last_day.month} 月 {last_day.day} 日。"
+    )
+
+
+def reminders_requeue_stale(*, older_than: dt.timedelta = REMINDER_LEASE) -> int:
+    """Queue again undelivered reminders whose sending was lost, queued `older_than` ago:
+
+    - claimed by a worker that has not renewed its claim since (it died mid-way);
+    - never claimed since queued, while the batches queue holds nothing: their message was lost
+      (the broker was down when they were stored). While messages wait, it may be among them.
+
+    Reminders older than REMINDER_INTERVAL are left: `reminder_deliver` would not send them.
+    """
+    waiting = waiting_messages("batches")
+    if waiting is None:
+        return 0  # the broker does not answer: nothing can be queued now
+    now = timezone.now()
+    cutoff = now - older_than
+    lost = Q(claimed_at__gte=F("last_queued_at"), claimed_at__lt=cutoff)
+    if waiting == 0:
+        lost |= Q(claimed_at__isnull=True) | Q(claimed_at__lt=F("last_queued_at"))
+    stale = list(
+        Reminder.objects.filter(
+            lost,
+            delivered_at__isnull=True,
+            last_queued_at__lt=cutoff,
+            created_at__gte=now - REMINDER_INTERVAL,
+        ).values_list("pk", flat=True)[:200]
+    )
+    requeued = 0
+    for pk in stale:
+        if not enqueue(SEND_REMINDERS, pk):
+            break  # the broker went away: the next sweep tries again
+        Reminder.objects.filter(pk=pk).update(last_queued_at=timezone.now())
+        requeued += 1
+    if requeued:
+        logger.warning("re-queued %s reminders", requeued)
+    return requeued

@@ -7,7 +7,6 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from config.queueing import enqueue
-from confirmations.models import PolicyYear
 from desk import services
 
 logger = logging.getLogger(__name__)
@@ -38,17 +37,19 @@ def read_id_list(upload_id: str) -> None:
 
 @shared_task
 def requeue_stale_batches() -> int:
-    # ID lists ride on the batches' sweep: a list becomes a batch once read.
-    return services.batches_requeue_stale() + services.id_lists_requeue_stale(
-        older_than=dt.timedelta(minutes=3)
+    # ID lists ride on the batches' sweep (a list becomes a batch once read), and so do the
+    # reminders, which are sent on the batches queue.
+    return (
+        services.batches_requeue_stale()
+        + services.id_lists_requeue_stale(older_than=dt.timedelta(minutes=3))
+        + services.reminders_requeue_stale()
     )
 
 
 @shared_task(acks_late=True)
-def send_reminders(reminder_id: int, record_ids: list[int]) -> int:
-    policy_year = PolicyYear.current()
-    if policy_year is None:
-        return 0
-    sent = services.reminders_deliver(record_ids=record_ids, policy_year=policy_year)
+def send_reminders(reminder_id: int, record_ids: list[int] | None = None) -> int:
+    # `record_ids` rode along on messages queued before reminders kept their own progress; the
+    # stored reminder is what is sent, so a redelivered message texts nobody twice.
+    sent = services.reminder_deliver(reminder_id=reminder_id)
     logger.info("reminder %s: %s messages sent", reminder_id, sent)
     return sent
