@@ -13,7 +13,7 @@ ATTRS = [
     {},
     {"autocomplete": "off", "autocapitalize": "characters", "maxlength": "30"},
     {"required": True, "disabled": False, "aria-invalid": "true", "id": "id_x"},
-    {"data-x": 'a"b<c>&\'d', "data-none": None},
+    {"data-x": "a\"b<c>&'d", "data-none": None},
 ]
 VALUES = [None, "", "李雷", 'x" onfocus="alert(1)', "<b>&amp;</b>", mark_safe("<i>"), 123456]
 
