@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 from django import forms
-from django.urls import reverse
+from django.test import override_settings
+from django.urls import reverse, set_script_prefix
 from django.utils.safestring import mark_safe
 
 from confirmations.forms import CodeForm, IdentifyForm, TextInput
+from confirmations.templatetags.student_pages import identified, page_url
 
 ATTRS = [
     {},
@@ -51,3 +53,44 @@ def test_identify_page_marks_the_missing_field_invalid(client, policy_year):
         '<input type="text" name="id_number" value="X" autocomplete="off"'
         ' autocapitalize="characters" maxlength="30" required id="id_id_number">' in html
     )
+
+
+def test_page_url_is_the_pages_reversed_address():
+    assert page_url("student:identify") == reverse("student:identify") == "/student/identify/"
+
+
+def test_page_url_follows_a_new_script_prefix():
+    page_url("student:home")
+    set_script_prefix("/portal/")
+    try:
+        assert page_url("student:home") == "/portal/student/"
+    finally:
+        set_script_prefix("/")
+    assert page_url("student:home") == "/student/"
+
+
+def test_page_url_follows_a_new_urlconf():
+    page_url("student:home")
+    with override_settings(ROOT_URLCONF="tests.urls_student_elsewhere"):
+        assert page_url("student:home") == "/elsewhere/"
+    assert page_url("student:home") == "/student/"
+
+
+@pytest.mark.parametrize(
+    "session, shown",
+    [
+        ({"student": {"record_ids": [1]}}, True),
+        ({"student_code": {"code_id": 1}}, False),
+        ("", False),
+    ],
+)
+def test_identified_is_a_session_holding_a_student(session, shown):
+    assert identified(session) is shown
+
+
+@pytest.mark.django_db
+def test_the_header_offers_sign_out_only_once_identified(client, sign_in_student, stored_1012):
+    sign_out = f'action="{reverse("student:sign_out")}"'
+    assert sign_out not in client.get(reverse("student:identify")).content.decode()
+    sign_in_student(client, stored_1012[0]["姓名"], stored_1012[0]["证件号码"])
+    assert sign_out in client.get(reverse("student:home")).content.decode()
