@@ -220,8 +220,10 @@ def main(argv: list[str] | None = None) -> int:
     client = redis.Redis.from_url(args.redis_url)
     for key in client.scan_iter(f"{args.queue_prefix}*"):
         client.delete(key)
-    for key in client.scan_iter(f":1:sessions:{args.queue_prefix}*"):
-        client.delete(key)
+    # The caches' keys (settings.CACHES): "sessions:<prefix>:1:…", "shared:<prefix>:1:…".
+    for cache in ("sessions", "shared"):
+        for key in client.scan_iter(f"{cache}:{args.queue_prefix}*"):
+            client.delete(key)
     return 0
 
 
