@@ -61,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--step", action="append", default=[], help="only these steps' profiles")
     parser.add_argument("--sql", action="store_true", help="print the last flow's queries")
     parser.add_argument("--sort", default="tottime", help="cProfile sort key (tottime, cumulative)")
+    parser.add_argument(
+        "--callers", action="append", default=[], help="who calls functions matching this regex"
+    )
     args = parser.parse_args(argv)
 
     folder = Path(tempfile.mkdtemp(prefix="profile-flow-"))
@@ -111,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     def step(name: str, call):
         profile = (
             profiles.setdefault(name, cProfile.Profile(time.process_time))
-            if (args.top or args.calls) and measuring
+            if (args.top or args.calls or args.callers) and measuring
             else None
         )
         before = executed[0]
@@ -205,14 +208,22 @@ def main(argv: list[str] | None = None) -> int:
             stats.sort_stats(args.sort).print_stats(args.top)
             print(f"\n=== {name} ===")
             print("\n".join(out.getvalue().splitlines()[4:]))
+        if args.callers and name in profiles and (not args.step or name in args.step):
+            out = io.StringIO()
+            for pattern in args.callers:  # one at a time: pstats ANDs its restrictions
+                pstats.Stats(profiles[name], stream=out).print_callers(pattern)
+            print(f"\n=== {name}: callers ===")
+            print(out.getvalue())
 
     import redis
 
     client = redis.Redis.from_url(args.redis_url)
     for key in client.scan_iter(f"{args.queue_prefix}*"):
         client.delete(key)
-    for key in client.scan_iter(f":1:sessions:{args.queue_prefix}*"):
-        client.delete(key)
+    # The caches' keys (settings.CACHES): "sessions:<prefix>:1:…", "shared:<prefix>:1:…".
+    for cache in ("sessions", "shared"):
+        for key in client.scan_iter(f"{cache}:{args.queue_prefix}*"):
+            client.delete(key)
     return 0
 
 

@@ -336,3 +336,36 @@ def test_signature_that_is_not_a_png_is_refused(value):
 
 def test_signature_with_ink_is_accepted(signature_data_url, signature_png):
     assert services.signature_from_data_url(signature_data_url) == signature_png
+
+
+def strokes(count: int, colour: tuple[int, int, int, int]) -> str:
+    """A 600 x 180 canvas with `count` pixels of `colour` on a transparent background."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    image = Image.new("RGBA", (600, 180), (0, 0, 0, 0))
+    for x in range(count):
+        image.putpixel((x, 90), colour)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+@pytest.mark.parametrize(
+    "colour, count, ink",
+    [
+        ((159, 159, 159, 129), services.MIN_INK_PIXELS, True),  # dark enough, opaque enough
+        ((159, 159, 159, 129), services.MIN_INK_PIXELS - 1, False),  # too few pixels
+        ((160, 160, 160, 255), services.MIN_INK_PIXELS, False),  # too light
+        ((0, 0, 0, 128), services.MIN_INK_PIXELS, False),  # too transparent
+    ],
+)
+def test_ink_is_enough_pixels_both_dark_and_opaque(colour, count, ink):
+    signature = strokes(count, colour)
+    if ink:
+        assert services.signature_from_data_url(signature)
+    else:
+        with pytest.raises(services.ConfirmationRefused, match="签名为空"):
+            services.signature_from_data_url(signature)
