@@ -41,6 +41,24 @@ def applications_through(record_ids: Iterable[int]) -> QuerySet[Application]:
     return Application.objects.filter(record_id__in=list(record_ids)).order_by("-submitted_at")
 
 
+# What the flow reads of a session's record (the pages, the pledge, the checks before an
+# application, its audit entry): compiling and loading the record's other twenty columns and
+# the school's cost more than the query itself.
+SESSION_RECORD_FIELDS = (
+    "school__name",
+    "campus_id",
+    "enrollment_year",
+    "name",
+    "id_type",
+    "id_number",
+    "college",
+    "major",
+    "student_number",
+    "registration_date",
+    "willingness",
+)
+
+
 def session_records(record_ids: Iterable[int]) -> list[StudentRecord]:
     """The session's roster records, every year, one per school and year (empty when gone).
 
@@ -50,6 +68,7 @@ def session_records(record_ids: Iterable[int]) -> list[StudentRecord]:
     return list(
         StudentRecord.objects.filter(pk__in=list(record_ids))
         .select_related("school")
+        .only(*SESSION_RECORD_FIELDS)
         .order_by("school__code", "pk")
     )
 
