@@ -180,19 +180,16 @@ def code_verify(*, code_id: int, id_number: str, code: str) -> list[int]:
         expires_at__gt=now,
         attempts__lt=VERIFY_ATTEMPTS,
     )
-    # Count the attempt in the same statement that checks the limit, so parallel guesses
-    # cannot all slip under it.
-    if not live.update(attempts=F("attempts") + 1):
+    deliveries = live.values_list("deliveries", flat=True).first()
+    if deliveries is None:
         return []
-    candidate = OneTimeCode.objects.get(pk=code_id)
     expected = _digest("code", id_number, code.strip())
-    delivery = next(
-        (d for d in candidate.deliveries if hmac.compare_digest(d["code_hash"], expected)), None
-    )
-    if delivery is None:
-        return []
-    # Mark used atomically so a code cannot be spent twice by racing requests.
-    if not OneTimeCode.objects.filter(pk=candidate.pk, used_at__isnull=True).update(used_at=now):
+    delivery = next((d for d in deliveries if hmac.compare_digest(d["code_hash"], expected)), None)
+    # Count the attempt (and spend the code if it was right) in one statement that checks the
+    # limit, the expiry and that the code is unspent again when it writes: parallel guesses
+    # cannot all slip under the limit, and racing requests cannot spend a code twice.
+    spent = {"used_at": now} if delivery is not None else {}
+    if not live.update(attempts=F("attempts") + 1, **spent) or delivery is None:
         return []
     return list(delivery["record_ids"])
 
