@@ -17,6 +17,7 @@ reports how many it corrected.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 from django.db import connection, transaction
@@ -156,9 +157,7 @@ def statuses_refresh(*, id_numbers: Iterable[str]) -> int:
     changed = 0
     for start in range(0, len(people), REFRESH_CHUNK):
         chunk = people[start : start + REFRESH_CHUNK]
-        changed += _refresh(
-            StudentRecord.objects.filter(id_number__in=chunk), many=len(chunk) > FEW_PEOPLE
-        )
+        changed += _refresh(Q(id_number__in=chunk), many=len(chunk) > FEW_PEOPLE)
     return changed
 
 
@@ -205,14 +204,22 @@ def statuses_refresh_all(*, chunk: int = 5000) -> int:
         )
         if not keys:
             return corrected
-        corrected += _refresh(
-            StudentRecord.objects.filter(pk__gte=keys[0], pk__lte=keys[-1]), many=True
-        )
+        corrected += _refresh(Q(pk__gte=keys[0], pk__lte=keys[-1]), many=True)
         last = keys[-1]
 
 
-def _refresh(records: QuerySet[StudentRecord], *, many: bool) -> int:
-    records = records.order_by()
+@functools.cache
+def _keyed_records() -> QuerySet[StudentRecord]:
+    """Every record's status keys, as `_refresh` reads them, built once per process: building
+    the three subqueries cost as much Python as compiling them, on every confirmation. Each
+    refresh filters a clone (never evaluated itself: nothing is cached in it)."""
+    return records_with_status_keys(StudentRecord.objects.order_by()).values(
+        "pk", "activation_status", *_KEYS
+    )
+
+
+def _refresh(condition: Q, *, many: bool) -> int:
+    records = StudentRecord.objects.filter(condition).order_by()
     with transaction.atomic(savepoint=False):
         if many and connection.vendor == "postgresql":
             # The classifying SELECT repeats its subqueries in each WHEN: its estimated cost
@@ -224,7 +231,7 @@ def _refresh(records: QuerySet[StudentRecord], *, many: bool) -> int:
         if connection.features.has_select_for_update:
             list(records.select_for_update().order_by("pk").values_list("pk", flat=True))
         wrong: dict[str, list[int]] = {}
-        for row in records_with_status_keys(records).values("pk", "activation_status", *_KEYS):
+        for row in _keyed_records().filter(condition):
             computed = status_of(row)
             if row["activation_status"] != computed:
                 wrong.setdefault(computed, []).append(row["pk"])
