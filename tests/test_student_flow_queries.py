@@ -24,7 +24,7 @@ SAVEPOINT = re.compile(r"(RELEASE |ROLLBACK TO )?SAVEPOINT ", re.I)
 BUDGETS = {
     "identify GET": 0,
     "identify POST": 5,  # address's codes, person's codes, roster, new code, new session
-    "verify GET": 1,  # the countdown (the person's last code)
+    "verify GET": 0,  # the countdown is kept in the session
     # read the live code, count the attempt and spend it, old session, audit, session
     "verify POST": 5,
     "start GET": 3,  # the session's records, the person's applications, session (chosen record)
