@@ -24,7 +24,7 @@ import secrets
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import Count, F, Max
+from django.db.models import F
 from django.utils import timezone
 
 from confirmations.models import OneTimeCode
@@ -102,8 +102,9 @@ def _records_by_phone(name: str, id_number: str) -> dict[str, list[int]]:
     the pair is on a roster; the school's records list shows which records cannot receive one).
     """
     by_phone: dict[str, list[int]] = {}
-    records = StudentRecord.objects.filter(id_number=id_number).order_by("pk")
-    for pk, record_name, phone in records.values_list("pk", "name", "phone"):
+    records = StudentRecord.objects.filter(id_number=id_number).order_by()
+    # Sorted here: compiling the ORDER BY cost more Python than the sort of a person's records.
+    for pk, record_name, phone in sorted(records.values_list("pk", "name", "phone")):
         if same_name(record_name, name) and is_mobile(phone):
             by_phone.setdefault(phone, []).append(pk)
     return by_phone
@@ -123,10 +124,15 @@ def resend_wait(*, name: str, id_number: str) -> int:
     """
     pair_hash = _digest("pair", normalize_id_number(id_number), name_key(normalize_text(name)))
     now = timezone.now()
-    last = OneTimeCode.objects.filter(
-        pair_hash=pair_hash, created_at__gte=now - RESEND_AFTER
-    ).aggregate(last=Max("created_at"))["last"]
-    return _resend_wait(last, now)
+    return _resend_wait(max(_pair_sends(pair_hash, since=now - RESEND_AFTER), default=None), now)
+
+
+def _pair_sends(pair_hash: str, *, since: dt.datetime) -> list[dt.datetime]:
+    """When the codes for this name and ID number since `since` were sent. A pair gets a few
+    an hour at most (SENDS_PER_PERSON_PER_HOUR): counted here, not by an aggregate, whose
+    Python cost more than the query (a shared address, with thousands, is aggregated)."""
+    sends = OneTimeCode.objects.filter(pair_hash=pair_hash, created_at__gte=since).order_by()
+    return list(sends.values_list("created_at", flat=True))
 
 
 def code_request(*, name: str, id_number: str, client_ip: str | None) -> CodeSent:
@@ -139,12 +145,10 @@ def code_request(*, name: str, id_number: str, client_ip: str | None) -> CodeSen
     if wait := _address_wait(client_ip, now):
         raise RateLimited(f"当前网络获取验证码的人较多，请 {wait} 秒后再试")
     pair_hash = _digest("pair", id_number, name_key(name))
-    mine = OneTimeCode.objects.filter(
-        pair_hash=pair_hash, created_at__gte=now - dt.timedelta(hours=1)
-    ).aggregate(count=Count("pk"), last=Max("created_at"))
-    if mine["count"] >= SENDS_PER_PERSON_PER_HOUR:
+    mine = _pair_sends(pair_hash, since=now - dt.timedelta(hours=1))
+    if len(mine) >= SENDS_PER_PERSON_PER_HOUR:
         raise RateLimited("获取验证码次数过多，请一小时后再试")
-    if wait := _resend_wait(mine["last"], now):
+    if wait := _resend_wait(max(mine, default=None), now):
         raise ResendTooSoon(wait)
 
     deliveries, messages = [], []
@@ -180,19 +184,16 @@ def code_verify(*, code_id: int, id_number: str, code: str) -> list[int]:
         expires_at__gt=now,
         attempts__lt=VERIFY_ATTEMPTS,
     )
-    # Count the attempt in the same statement that checks the limit, so parallel guesses
-    # cannot all slip under it.
-    if not live.update(attempts=F("attempts") + 1):
+    deliveries = next(iter(live.values_list("deliveries", flat=True).order_by()), None)
+    if deliveries is None:  # wrong person, spent, expired or out of attempts
         return []
-    candidate = OneTimeCode.objects.get(pk=code_id)
     expected = _digest("code", id_number, code.strip())
-    delivery = next(
-        (d for d in candidate.deliveries if hmac.compare_digest(d["code_hash"], expected)), None
-    )
-    if delivery is None:
-        return []
-    # Mark used atomically so a code cannot be spent twice by racing requests.
-    if not OneTimeCode.objects.filter(pk=candidate.pk, used_at__isnull=True).update(used_at=now):
+    delivery = next((d for d in deliveries if hmac.compare_digest(d["code_hash"], expected)), None)
+    # Count the attempt (and spend the code if it was right) in one statement that checks the
+    # limit, the expiry and that the code is unspent again when it writes: parallel guesses
+    # cannot all slip under the limit, and racing requests cannot spend a code twice.
+    spent = {"used_at": now} if delivery is not None else {}
+    if not live.update(attempts=F("attempts") + 1, **spent) or delivery is None:
         return []
     return list(delivery["record_ids"])
 

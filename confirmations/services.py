@@ -18,7 +18,7 @@ from PIL import Image, ImageChops, UnidentifiedImageError
 
 from audit.services import Action, audit_record
 from config.queueing import enqueue, enqueue_on_commit, waiting_messages
-from confirmations import benefits, estimator, failures
+from confirmations import benefits, estimator, failures, selectors
 from confirmations.gateway import AccountOutcome, account_gateway
 from confirmations.models import (
     Application,
@@ -229,11 +229,7 @@ def _refuse_when_applied(id_number: str, policy_year: PolicyYear) -> None:
     """One live application a person and year; after a failure, only when a new one can work."""
     # The person's applications this year in one query: the live one (at most one, by the
     # partial unique constraint) and the latest failure.
-    applications = list(
-        Application.objects.filter(id_number=id_number, policy_year=policy_year).order_by(
-            "-submitted_at"
-        )
-    )
+    applications = selectors.applications_for_year(id_number, policy_year)
     live = next((a for a in applications if a.state != Application.State.FAILED), None)
     if live is not None:
         raise ConfirmationRefused(_already_message(live), application=live)

@@ -7,6 +7,7 @@ nothing else: every page shows only those records and what was done through them
 from __future__ import annotations
 
 import functools
+import math
 import time
 from collections.abc import Callable
 
@@ -135,6 +136,7 @@ def identify(request: HttpRequest) -> HttpResponse:
         except otp.ResendTooSoon as too_soon:
             if _same_pair(pending, name, id_number):  # the code already sent is still good
                 _flash_code_page(request, too_soon.message)
+                pending["resend_at"] = time.time() + too_soon.wait
                 return redirect("student:verify")
             form.add_error(None, too_soon.message)
         except otp.RateLimited as limited:
@@ -145,6 +147,7 @@ def identify(request: HttpRequest) -> HttpResponse:
                 "name": name.strip(),
                 "id_number": normalize_id_number(id_number),
                 "next": _safe_next(request.POST.get("next")),
+                "resend_at": time.time() + otp.RESEND_AFTER.total_seconds(),
             }
             return redirect("student:verify")
     return render(
@@ -213,16 +216,25 @@ def verify(request: HttpRequest) -> HttpResponse:
     error, notice = pending.pop("error", ""), pending.pop("notice", "")
     if error or notice:  # shown once; a page without a message writes no session
         request.session.modified = True
-    wait = (
-        otp.resend_wait(name=pending["name"], id_number=pending["id_number"])
-        if pending.get("name")
-        else 0
-    )
     return render(
         request,
         "confirmations/verify.html",
-        {"form": CodeForm(), "error": error, "notice": notice, "wait": wait},
+        {"form": CodeForm(), "error": error, "notice": notice, "wait": _resend_wait(pending)},
     )
+
+
+def _resend_wait(pending: dict) -> int:
+    """The seconds the code page counts down before 重新获取 (the server's, not a fixed 60).
+
+    Kept in the session when a code is sent or a resend is refused (the refusal carries the
+    database's answer: a code sent meanwhile from another device), so that the code page asks
+    the database nothing; a session from before this was kept asks it.
+    """
+    if not pending.get("name"):
+        return 0
+    if "resend_at" in pending:
+        return max(0, math.ceil(pending["resend_at"] - time.time()))
+    return otp.resend_wait(name=pending["name"], id_number=pending["id_number"])
 
 
 @sensitive_post_parameters()
@@ -237,11 +249,13 @@ def resend(request: HttpRequest) -> HttpResponse:
             name=pending["name"], id_number=pending["id_number"], client_ip=client_ip(request)
         )
     except otp.ResendTooSoon as too_soon:
+        pending["resend_at"] = time.time() + too_soon.wait
         _flash_code_page(request, too_soon.message)
     except (otp.RateLimited, otp.MalformedIdNumber) as refused:
         _flash_code_page(request, refused.message, error=True)
     else:
         pending["code_id"] = sent.code_id
+        pending["resend_at"] = time.time() + otp.RESEND_AFTER.total_seconds()
         request.session.modified = True
         _flash_code_page(request, "验证码已重新发送，请使用最新收到的验证码")
     return redirect("student:verify")
@@ -445,12 +459,17 @@ def _signature_to_keep(request: HttpRequest) -> str:
 
 
 def _own_application(
-    request: HttpRequest, approval_number: str, *, with_record: bool = True
+    request: HttpRequest, approval_number: str, *, fields: tuple[str, ...] = ()
 ) -> Application:
+    """One of the session's applications by its number (404 otherwise): with its record and
+    school, or only `fields` (a page that shows a few: fewer columns to compile and load)."""
     applications = selectors.applications_through(request.student_record_ids)
-    if with_record:
+    if fields:
+        applications = applications.only(*fields)
+    else:
         applications = applications.select_related("record__school")
-    application = applications.filter(approval_number=approval_number).first()
+    # The number is unique: no ORDER BY (its compiling cost more than the rest of the SQL).
+    application = next(iter(applications.filter(approval_number=approval_number).order_by()), None)
     if application is None:
         raise Http404
     # Its year is almost always the current one, kept between requests: no join for it.
@@ -463,7 +482,9 @@ def _own_application(
 @student_required
 def submitted(request: HttpRequest, approval_number: str) -> HttpResponse:
     # The page names the application and its year, not the record: no join for it.
-    application = _own_application(request, approval_number, with_record=False)
+    application = _own_application(
+        request, approval_number, fields=("approval_number", "policy_year")
+    )
     return render(request, "confirmations/submitted.html", {"application": application, "step": 4})
 
 

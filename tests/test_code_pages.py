@@ -76,6 +76,17 @@ def test_identifying_again_within_a_minute_returns_to_the_code_page(client, stud
     assert len(_sms_outbox) == 1
 
 
+def test_identifying_again_within_a_minute_counts_down_the_servers_seconds(
+    client, student, _sms_outbox
+):
+    """The code page keeps its countdown in the session; a refusal brings the database's."""
+    identify(client, student)
+    OneTimeCode.objects.update(created_at=timezone.now() - dt.timedelta(seconds=25))
+    html = client.get(identify(client, student).url).content.decode()
+    seconds = int(re.search(r'data-countdown="(\d+)"', html).group(1))
+    assert 30 <= seconds <= 35
+
+
 def test_resend_after_a_minute_sends_a_new_code_that_signs_in(client, student, _sms_outbox):
     identify(client, student)
     first = last_code(_sms_outbox)

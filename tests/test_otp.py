@@ -79,6 +79,39 @@ def test_attempts_are_limited(student, _sms_outbox):
     assert not otp.code_verify(code_id=sent.code_id, id_number=student["证件号码"], code=code)
 
 
+def test_a_code_spent_by_a_racing_request_is_not_spent_again(student, _sms_outbox, monkeypatch):
+    """The code is read, then checked, then spent: a request that spent it in between wins."""
+    sent = request_code(student)
+    compare = otp.hmac.compare_digest
+
+    def spent_meanwhile(a, b):
+        OneTimeCode.objects.update(used_at=timezone.now())
+        return compare(a, b)
+
+    monkeypatch.setattr(otp.hmac, "compare_digest", spent_meanwhile)
+    assert not otp.code_verify(
+        code_id=sent.code_id, id_number=student["证件号码"], code=last_code(_sms_outbox)
+    )
+
+
+def test_an_attempt_is_not_counted_past_the_limit_by_a_racing_guess(
+    student, _sms_outbox, monkeypatch
+):
+    """The limit is checked again when the attempt is counted, not only when the code is read."""
+    sent = request_code(student)
+    compare = otp.hmac.compare_digest
+
+    def limit_reached_meanwhile(a, b):
+        OneTimeCode.objects.update(attempts=otp.VERIFY_ATTEMPTS)
+        return compare(a, b)
+
+    monkeypatch.setattr(otp.hmac, "compare_digest", limit_reached_meanwhile)
+    assert not otp.code_verify(
+        code_id=sent.code_id, id_number=student["证件号码"], code=last_code(_sms_outbox)
+    )
+    assert OneTimeCode.objects.get().attempts == otp.VERIFY_ATTEMPTS
+
+
 def test_wrong_name_gets_the_same_answer_but_no_code(student, _sms_outbox):
     sent = request_code(student, name="不是本人")
     assert isinstance(sent, otp.CodeSent)

@@ -63,17 +63,61 @@ def test_cycling_the_key_keeps_the_data_under_a_new_key_and_drops_the_old_one(se
     session["student_code"] = {"code_id": 1}
     session.save()
     old_key = session.session_key
-    session.cycle_key()
-    session.pop("student_code")
-    session["student"] = {"record_ids": [7]}
     with CaptureQueriesContext(connection) as captured:
+        session.cycle_key()
+        session.pop("student_code")
+        session["student"] = {"record_ids": [7]}
         session.save()  # what the session middleware does at the end of the request
-    assert [q["sql"].split()[0] for q in captured] == ["INSERT"]
+    assert [q["sql"].split()[0] for q in captured] == ["UPDATE"]  # the old row renamed
     assert session.session_key != old_key
     assert stored(old_key) is None
     assert sessions.SessionStore(old_key).load() == {}  # neither in the cache
     assert stored(session.session_key) == {"student": {"record_ids": [7]}}
     assert sessions.SessionStore(session.session_key)["student"] == {"record_ids": [7]}
+
+
+def test_a_flush_after_cycling_the_key_deletes_the_old_session(session_cache):
+    session = sessions.SessionStore()
+    session["student_code"] = {"code_id": 1}
+    session.save()
+    old_key = session.session_key
+    session.cycle_key()
+    session.flush()  # signed out in the same request: the old key must not live on
+    assert stored(old_key) is None
+    assert sessions.SessionStore(old_key).load() == {}
+
+
+def test_cycling_the_key_of_a_session_deleted_meanwhile_saves_it_under_the_new_key():
+    session = sessions.SessionStore()
+    session["student_code"] = {"code_id": 1}
+    session.save()
+    old_key = session.session_key
+    session.cycle_key()
+    sessions.SessionStore().delete(old_key)  # expired and cleared, or signed out elsewhere
+    session["student"] = {"record_ids": [7]}
+    session.save()
+    assert session.session_key != old_key and stored(old_key) is None
+    assert stored(session.session_key) == {
+        "student_code": {"code_id": 1},
+        "student": {"record_ids": [7]},
+    }
+
+
+def test_cycling_to_a_key_that_is_taken_draws_another_and_keeps_the_taken_one(monkeypatch):
+    taken = sessions.SessionStore()
+    taken["owner"] = "first"
+    taken.save()
+    session = sessions.SessionStore()
+    session["owner"] = "second"
+    session.save()
+    old_key = session.session_key
+    session.cycle_key()
+    keys = iter([taken.session_key, "k" * 32])
+    monkeypatch.setattr(sessions.SessionStore, "_get_new_session_key", lambda self: next(keys))
+    session.save()
+    assert session.session_key == "k" * 32 and stored(old_key) is None
+    assert stored(taken.session_key) == {"owner": "first"}
+    assert stored("k" * 32) == {"owner": "second"}
 
 
 def test_a_new_key_that_is_taken_is_drawn_again(monkeypatch):

@@ -8,6 +8,7 @@ from unittest import mock
 
 import pytest
 from django.core.management import call_command
+from django.db.models import Q
 
 from confirmations import services, status
 from confirmations.models import Application, CoverageRecord, InsuranceAccount
@@ -280,6 +281,22 @@ def test_account_made_outside_the_pipeline_counts_after_a_refresh(at_1012):
     ]
     status.statuses_refresh(id_numbers=[at_1012.id_number])
     assert stored(at_1012) == status.STATUS_ELSEWHERE
+
+
+def test_the_classification_compiled_once_reads_what_the_orm_reads(
+    at_1012, at_1014, stored_1012, policy_year, filer_1012
+):
+    """A few people are classified with the ORM's SQL compiled once: the same rows, with the
+    account half a boolean on every database."""
+    on_behalf(at_1012, policy_year, filer_1012)
+    other = stored_1012[1]["证件号码"]
+    InsuranceAccount.objects.create(id_number=other, name=stored_1012[1]["姓名"])
+    people = sorted({at_1012.id_number, other})
+    condition = Q(id_number__in=people)
+    compiled = sorted(status._status_rows(condition, people), key=lambda row: row["pk"])
+    assert compiled == sorted(status._keyed_records().filter(condition), key=lambda r: r["pk"])
+    assert {row["account_elsewhere"] for row in compiled} == {True, False}
+    assert all(type(row["account_elsewhere"]) is bool for row in compiled)
 
 
 def test_admin_import_of_a_person_who_applied_elsewhere_stores_elsewhere(

@@ -24,8 +24,9 @@ SAVEPOINT = re.compile(r"(RELEASE |ROLLBACK TO )?SAVEPOINT ", re.I)
 BUDGETS = {
     "identify GET": 0,
     "identify POST": 5,  # address's codes, person's codes, roster, new code, new session
-    "verify GET": 1,  # the countdown (the person's last code)
-    "verify POST": 6,  # count the attempt, read the code, spend it, old session, audit, session
+    "verify GET": 0,  # the countdown is kept in the session
+    # read the live code, count the attempt and spend it, audit, the session under a new key
+    "verify POST": 4,
     "start GET": 3,  # the session's records, the person's applications, session (chosen record)
     "record GET": 1,  # the session's records
     "pledge GET": 2,  # the session's records, the person's applications
