@@ -232,6 +232,10 @@ def _classifying_sql(vendor: str, people: int) -> tuple[str, tuple]:
     stand_ins = [_PERSON.format(n) for n in range(people)]
     query = _keyed_records().filter(id_number__in=stand_ins).query
     sql, params = query.get_compiler(connection=connection).as_sql()
+    # Every other parameter is a constant of the query (states, never a time or a user's
+    # value), so the compiled parameters can be reused; each stand-in must be there as given.
+    if sorted(param for param in params if param in stand_ins) != sorted(stand_ins):
+        raise RuntimeError("the classifying query no longer takes the ID numbers as given")
     return sql, tuple(params)
 
 
