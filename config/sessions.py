@@ -15,6 +15,9 @@ is the number of statements a student's request costs (bench/RESULTS.md, issue 1
   request; an old row deleted meanwhile is replaced by an INSERT under the new key;
 * a write is one statement (INSERT, UPDATE or DELETE) instead of the model's save, its signals
   and a transaction of its own around a single statement.
+
+One guarantee is added: a cache entry lives at most CACHE_SECONDS, so a session signed out
+while the cache could not forget it stops being served within minutes, not hours.
 """
 
 from __future__ import annotations
@@ -26,9 +29,33 @@ from django.contrib.sessions.backends.base import VALID_KEY_CHARS, CreateError, 
 from django.db import IntegrityError, connections, router, transaction
 from django.utils.crypto import get_random_string
 
+# How long a session stays in the cache (at most; less if it expires sooner). A staff session
+# lives for hours: if signing out could not delete the cache entry (Redis failing soft, or a
+# request on the same key refilling it just after), the signed-out session would otherwise be
+# served from the cache until it expired. A student's requests come seconds apart, so they
+# still hit the cache; a page opened after a longer pause costs one read from the database.
+CACHE_SECONDS = 5 * 60
+
 
 class SessionStore(cached_db.SessionStore):
     _renamed_from: str | None = None  # the key `cycle_key` left, renamed by the next save
+
+    def _cache_seconds(self, **expiry: object) -> int:
+        return min(self.get_expiry_age(**expiry), CACHE_SECONDS)
+
+    def load(self) -> dict:
+        # Django's cached_db load, with the cache entry's life bounded by CACHE_SECONDS.
+        try:
+            data = self._cache.get(self.cache_key)
+        except Exception:
+            data = None  # an invalid key: read the database, as Django does
+        if data is None:
+            row = self._get_session_from_db()
+            if row is None:
+                return {}
+            data = self.decode(row.session_data)
+            self._cache.set(self.cache_key, data, self._cache_seconds(expiry=row.expire_date))
+        return data
 
     def _get_new_session_key(self) -> str:
         return get_random_string(32, VALID_KEY_CHARS)
@@ -46,7 +73,7 @@ class SessionStore(cached_db.SessionStore):
             return self.create()  # create() saves (and caches) with must_create
         self._write(must_create)
         try:
-            self._cache.set(self.cache_key, self._session, self.get_expiry_age())
+            self._cache.set(self.cache_key, self._session, self._cache_seconds())
         except Exception:
             cached_db.logger.exception("Error saving to cache (%s)", self._cache)
 

@@ -166,3 +166,48 @@ def test_a_session_of_this_store_outlives_a_redis_outage(settings):
     again["step"] = "pledge"
     again.save()
     assert sessions.SessionStore(session.session_key)["step"] == "pledge"
+
+
+def _forgets_nothing(key, version=None):
+    return False  # Redis timed out on the delete: the entry stays
+
+
+def _minutes_later(monkeypatch, minutes: float) -> None:
+    import time
+
+    from django.core.cache.backends import locmem
+
+    now = time.time() + minutes * 60
+    monkeypatch.setattr(locmem.time, "time", lambda: now)
+
+
+@pytest.mark.parametrize("cached_by", ["save", "load"])
+def test_a_session_signed_out_while_the_cache_could_not_forget_it_is_refused_within_minutes(
+    session_cache, monkeypatch, cached_by
+):
+    # A staff session lives for hours; if sign-out could not delete its cache entry (Redis
+    # failing soft), a stolen cookie must not read the signed-in data for those hours.
+    session = sessions.SessionStore()
+    session["_auth_user_id"] = "7"
+    session.set_expiry(8 * 3600)
+    session.save()
+    if cached_by == "load":
+        session_cache.clear()
+        assert sessions.SessionStore(session.session_key)["_auth_user_id"] == "7"  # re-cached
+    monkeypatch.setattr(session_cache, "delete", _forgets_nothing)
+    sessions.SessionStore(session.session_key).delete()
+    _minutes_later(monkeypatch, sessions.CACHE_SECONDS / 60 + 1)
+    assert sessions.SessionStore(session.session_key).load() == {}
+
+
+def test_a_live_session_is_read_from_the_database_once_its_cache_entry_ends(
+    session_cache, monkeypatch
+):
+    session = sessions.SessionStore()
+    session["step"] = "pledge"
+    session.set_expiry(8 * 3600)
+    session.save()
+    _minutes_later(monkeypatch, sessions.CACHE_SECONDS / 60 + 1)
+    with CaptureQueriesContext(connection) as captured:
+        assert sessions.SessionStore(session.session_key)["step"] == "pledge"
+    assert len(captured) == 1
