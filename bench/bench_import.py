@@ -594,7 +594,8 @@ def run_command(
     seconds = time.perf_counter() - started
     output = stdout.decode()
     if launcher.returncode != 0:
-        raise SystemExit(f"import_roster failed ({launcher.returncode}): {output[-500:]}")
+        message = (output + stderr.decode())[-500:]
+        raise SystemExit(f"import_roster failed ({launcher.returncode}): {message}")
     peak_kb = int(stderr.decode().strip().rsplit("maxrss=", 1)[1])
     after = _table_writes()
     writes = {key: after[key] - before[key] for key in after}
