@@ -7,8 +7,10 @@ what happens when the broker is down) is decided in one place.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
+from collections.abc import Iterable
 
 import kombu.exceptions
 import redis
@@ -16,6 +18,8 @@ from celery import Task
 from celery.exceptions import NotRegistered
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F, Model, Q
+from django.utils import timezone
 
 from config.celery import app
 
@@ -69,6 +73,38 @@ def _task(name: str) -> Task:
 def enqueue_on_commit(task_name: str, *args: object, bulk: bool = False) -> None:
     """Publish `task_name(*args)` once the current transaction has committed."""
     transaction.on_commit(lambda: enqueue(task_name, *args, bulk=bulk))
+
+
+def requeue(model: type[Model], work: Iterable[tuple[str, object]], *, bulk: bool = False) -> int:
+    """The sweepers' publishing: `task_name(key)` for each (task name, primary key) of `work`,
+    in turn, then the published rows' `last_queued_at` stamped, so that their sweeper leaves
+    them alone for a while. Stops at the first message the broker refuses: each try costs its
+    timeout, and the next sweep tries again. How many were published."""
+    queued = []
+    for task_name, key in work:
+        if not enqueue(task_name, key, bulk=bulk):
+            break
+        queued.append(key)
+    if queued:
+        model.objects.filter(pk__in=queued).update(last_queued_at=timezone.now())
+    return len(queued)
+
+
+def lost_work(*, cutoff: dt.datetime, queue_empty: bool) -> Q:
+    """Which claimed-and-queued work (`claimed_at`, `last_queued_at`) queued before `cutoff` was
+    lost:
+
+    - claimed by a worker since it was last queued, and not finished or renewed since `cutoff`
+      (the worker died, or lost its database);
+    - never claimed since it was queued, but only while its queue holds no waiting message
+      (`queue_empty`): its message was lost (a broker outage when it was queued). While
+      messages wait, unclaimed work is waiting work, and queueing it again would only double
+      the backlog.
+    """
+    lost = Q(claimed_at__gte=F("last_queued_at"), claimed_at__lt=cutoff)
+    if queue_empty:
+        lost |= Q(claimed_at__isnull=True) | Q(claimed_at__lt=F("last_queued_at"))
+    return lost & Q(last_queued_at__lt=cutoff)
 
 
 def waiting_messages(queue: str) -> int | None:

@@ -12,12 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
 from django.utils import timezone
 from PIL import Image, ImageChops, UnidentifiedImageError
 
 from audit.services import Action, audit_record
-from config.queueing import enqueue, enqueue_on_commit, waiting_messages
+from config.queueing import enqueue_on_commit, lost_work, requeue, waiting_messages
 from confirmations import benefits, estimator, failures, selectors
 from confirmations.gateway import AccountOutcome, account_gateway
 from confirmations.models import (
@@ -400,15 +399,11 @@ def waiting_accounts_queue_due(*, today: dt.date | None = None, limit: int = 500
         .order_by("account_on")
         .values_list("pk", flat=True)[:limit]
     )
-    queued = []
-    for pk in due:
-        if not enqueue(CREATE_ACCOUNT, pk, bulk=True):
-            break  # the broker is down: the next run (a quarter of an hour) tries again
-        queued.append(pk)
+    # A refused publish ends this run; the next, a quarter of an hour later, tries again.
+    queued = requeue(Application, ((CREATE_ACCOUNT, pk) for pk in due), bulk=True)
     if queued:
-        Application.objects.filter(pk__in=queued).update(last_queued_at=timezone.now())
-        logger.info("queued %s accounts whose waiting period has ended", len(queued))
-    return len(queued)
+        logger.info("queued %s accounts whose waiting period has ended", queued)
+    return queued
 
 
 def account_fail_technically(*, application_id: int) -> None:
@@ -429,35 +424,22 @@ def account_fail_technically(*, application_id: int) -> None:
 
 
 def applications_requeue_stale(*, older_than: dt.timedelta) -> int:
-    """Queue again pending applications whose work was lost, queued `older_than` ago:
-
-    - claimed by a worker that has not finished them since (it died, or lost its database);
-    - never claimed, while the accounts queue holds nothing: their message was lost (a
-      broker outage when they were queued). While messages wait, unclaimed work is waiting
-      work, and queueing it again would only double the backlog.
-    """
+    """Queue again pending applications whose work was lost (`config.queueing.lost_work`: a
+    worker that died after claiming one, or a message lost while the accounts queue is empty),
+    queued `older_than` ago."""
     waiting = waiting_messages("accounts")
     if waiting is None:
         return 0  # the broker does not answer: nothing can be queued now
-    cutoff = timezone.now() - older_than
-    claimed_and_dropped = Q(claimed_at__gte=F("last_queued_at"), claimed_at__lt=cutoff)
-    lost = claimed_and_dropped
-    if waiting == 0:
-        lost |= Q(claimed_at__isnull=True) | Q(claimed_at__lt=F("last_queued_at"))
+    lost = lost_work(cutoff=timezone.now() - older_than, queue_empty=waiting == 0)
     stale = list(
-        Application.objects.filter(
-            lost, state=Application.State.PENDING, last_queued_at__lt=cutoff
-        ).values_list("pk", flat=True)[:1000]
+        Application.objects.filter(lost, state=Application.State.PENDING).values_list(
+            "pk", flat=True
+        )[:1000]
     )
-    requeued = []
-    for pk in stale:
-        if not enqueue(CREATE_ACCOUNT, pk):
-            break  # the broker went away: the next sweep tries again
-        requeued.append(pk)
+    requeued = requeue(Application, ((CREATE_ACCOUNT, pk) for pk in stale))
     if requeued:
-        Application.objects.filter(pk__in=requeued).update(last_queued_at=timezone.now())
-        logger.warning("re-queued %s pending applications", len(requeued))
-    return len(requeued)
+        logger.warning("re-queued %s pending applications", requeued)
+    return requeued
 
 
 @transaction.atomic

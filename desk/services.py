@@ -17,7 +17,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from audit.services import Action, audit_record
-from config.queueing import enqueue, enqueue_on_commit, waiting_messages
+from config.queueing import enqueue_on_commit, lost_work, requeue, waiting_messages
 from confirmations import services
 from confirmations.models import Application, BatchConfirmation, PolicyYear, Reminder
 from confirmations.sms import sms_sender
@@ -188,12 +188,7 @@ def batches_requeue_stale(*, older_than: dt.timedelta = BATCH_LEASE) -> int:
             last_queued_at__lt=cutoff,
         ).values_list("pk", flat=True)[:200]
     )
-    requeued = 0
-    for pk in stale:
-        if not enqueue(RUN_BATCH, str(pk)):
-            break  # the broker went away: the next sweep tries again
-        BatchConfirmation.objects.filter(pk=pk).update(last_queued_at=timezone.now())
-        requeued += 1
+    requeued = requeue(BatchConfirmation, ((RUN_BATCH, str(pk)) for pk in stale))
     if requeued:
         logger.warning("resumed %s batch confirmations", requeued)
     return requeued
@@ -496,13 +491,7 @@ def id_lists_requeue_stale(*, older_than: dt.timedelta) -> int:
             last_queued_at__lt=cutoff,
         ).values_list("pk", flat=True)[:200]
     )
-    requeued = 0
-    for pk in stale:
-        if not enqueue(READ_ID_LIST, str(pk)):
-            break  # the broker is down: the next sweep tries again
-        IdListUpload.objects.filter(pk=pk).update(last_queued_at=timezone.now())
-        requeued += 1
-    return requeued
+    return requeue(IdListUpload, ((READ_ID_LIST, str(pk)) for pk in stale))
 
 
 # --- retry and reminders ----------------------------------------------------------------------
@@ -689,11 +678,9 @@ def reminder_text(*, record: StudentRecord, policy_year: PolicyYear) -> str:
 
 
 def reminders_requeue_stale(*, older_than: dt.timedelta = REMINDER_LEASE) -> int:
-    """Queue again undelivered reminders whose sending was lost, queued `older_than` ago:
-
-    - claimed by a worker that has not renewed its claim since (it died mid-way);
-    - never claimed since queued, while the batches queue holds nothing: their message was lost
-      (the broker was down when they were stored). While messages wait, it may be among them.
+    """Queue again undelivered reminders whose sending was lost (`config.queueing.lost_work`: a
+    worker that stopped renewing its claim mid-way, or a message lost while the batches queue is
+    empty), queued `older_than` ago.
 
     Reminders older than REMINDER_INTERVAL are left: `reminder_deliver` would not send them.
     """
@@ -701,24 +688,14 @@ def reminders_requeue_stale(*, older_than: dt.timedelta = REMINDER_LEASE) -> int
     if waiting is None:
         return 0  # the broker does not answer: nothing can be queued now
     now = timezone.now()
-    cutoff = now - older_than
-    lost = Q(claimed_at__gte=F("last_queued_at"), claimed_at__lt=cutoff)
-    if waiting == 0:
-        lost |= Q(claimed_at__isnull=True) | Q(claimed_at__lt=F("last_queued_at"))
     stale = list(
         Reminder.objects.filter(
-            lost,
+            lost_work(cutoff=now - older_than, queue_empty=waiting == 0),
             delivered_at__isnull=True,
-            last_queued_at__lt=cutoff,
             created_at__gte=now - REMINDER_INTERVAL,
         ).values_list("pk", flat=True)[:200]
     )
-    requeued = 0
-    for pk in stale:
-        if not enqueue(SEND_REMINDERS, pk):
-            break  # the broker went away: the next sweep tries again
-        Reminder.objects.filter(pk=pk).update(last_queued_at=timezone.now())
-        requeued += 1
+    requeued = requeue(Reminder, ((SEND_REMINDERS, pk) for pk in stale))
     if requeued:
         logger.warning("re-queued %s reminders", requeued)
     return requeued

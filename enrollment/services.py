@@ -19,7 +19,7 @@ from audit.services import (
     masked_changes,
     person_hash,
 )
-from config.queueing import enqueue, enqueue_on_commit
+from config.queueing import enqueue_on_commit, requeue
 from enrollment import importer, retention, rules, workbooks
 from enrollment.models import ImportDraft, RosterUpload, StudentRecord
 from schools.models import Campus, School, User
@@ -206,12 +206,11 @@ def uploads_requeue_stale(*, older_than: dt.timedelta) -> int:
             state__in=[State.QUEUED, State.CHECKING, State.COMMITTING], last_queued_at__lt=cutoff
         ).values_list("pk", "state")[:200]
     )
-    requeued = 0
-    for pk, state in stale:
-        if not enqueue(COMMIT_UPLOAD if state == State.COMMITTING else CHECK_UPLOAD, str(pk)):
-            break  # the broker is down: the next sweep tries again (each try costs seconds)
-        RosterUpload.objects.filter(pk=pk).update(last_queued_at=timezone.now())
-        requeued += 1
+    work = (
+        (COMMIT_UPLOAD if state == State.COMMITTING else CHECK_UPLOAD, str(pk))
+        for pk, state in stale
+    )
+    requeued = requeue(RosterUpload, work)
     if requeued:
         logger.warning("re-queued %s roster uploads", requeued)
     return requeued

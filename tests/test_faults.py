@@ -279,7 +279,7 @@ def test_a_sweeper_stops_at_the_first_publish_the_broker_refuses(two_pending, mo
         calls.append(args)
         return False
 
-    monkeypatch.setattr("confirmations.services.enqueue", refused)
+    monkeypatch.setattr("config.queueing.enqueue", refused)
     assert sweep() == 0
     assert len(calls) == 1
     assert (
