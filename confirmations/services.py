@@ -226,14 +226,12 @@ def application_submit(
 
 def _refuse_when_applied(id_number: str, policy_year: PolicyYear) -> None:
     """One live application a person and year; after a failure, only when a new one can work."""
-    # The person's applications this year in one query: the live one (at most one, by the
-    # partial unique constraint) and the latest failure.
-    applications = selectors.applications_for_year(id_number, policy_year)
-    live = next((a for a in applications if a.state != Application.State.FAILED), None)
-    if live is not None:
-        raise ConfirmationRefused(_already_message(live), application=live)
-    failed = next((a for a in applications if a.state == Application.State.FAILED), None)
-    if failed is not None and not failures.reapply_allowed(failed):
+    # The person's applications this year in one query, as the student's pages see them.
+    state = selectors.student_state(id_number, policy_year)
+    if state.live is not None:
+        raise ConfirmationRefused(_already_message(state.live), application=state.live)
+    failed = state.latest_failed
+    if failed is not None and not state.can_reapply:
         raise ConfirmationRefused(failures.refusal_message(failed), application=failed)
 
 
