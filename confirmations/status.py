@@ -157,7 +157,7 @@ def statuses_refresh(*, id_numbers: Iterable[str]) -> int:
     changed = 0
     for start in range(0, len(people), REFRESH_CHUNK):
         chunk = people[start : start + REFRESH_CHUNK]
-        changed += _refresh(Q(id_number__in=chunk), many=len(chunk) > FEW_PEOPLE, people=chunk)
+        changed += _refresh(Q(id_number__in=chunk), people=chunk)
     return changed
 
 
@@ -204,7 +204,7 @@ def statuses_refresh_all(*, chunk: int = 5000) -> int:
         )
         if not keys:
             return corrected
-        corrected += _refresh(Q(pk__gte=keys[0], pk__lte=keys[-1]), many=True)
+        corrected += _refresh(Q(pk__gte=keys[0], pk__lte=keys[-1]))
         last = keys[-1]
 
 
@@ -255,10 +255,11 @@ def _status_rows(condition: Q, people: Sequence[str]) -> Iterable[dict]:
     return rows
 
 
-def _refresh(condition: Q, *, many: bool, people: Sequence[str] = ()) -> int:
+def _refresh(condition: Q, *, people: Sequence[str] = ()) -> int:
     """Classify and store the records `condition` selects (`people`: the ID numbers it selects,
-    when it selects by person)."""
+    when it selects by person; otherwise a range of records, many)."""
     records = StudentRecord.objects.filter(condition).order_by()
+    many = not people or len(people) > FEW_PEOPLE
     with transaction.atomic(savepoint=False):
         if many and connection.vendor == "postgresql":
             # The classifying SELECT repeats its subqueries in each WHEN: its estimated cost
