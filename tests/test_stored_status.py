@@ -14,7 +14,6 @@ from confirmations import services, status
 from confirmations.models import Application, CoverageRecord, InsuranceAccount
 from desk import services as desk_services
 from enrollment import services as enrollment_services
-from enrollment.importer import roster_import
 from enrollment.models import StudentRecord
 
 pytestmark = pytest.mark.django_db
@@ -197,17 +196,10 @@ def test_a_new_record_added_by_hand_for_a_person_with_an_account_stores_elsewher
 
 
 def test_id_number_corrected_to_a_person_who_applied_elsewhere_stores_elsewhere(
-    at_1012, stored_1012, policy_year, filer_1012, filer_1014, registry, year, workbook
+    at_1012, stored_1012, policy_year, filer_1012, filer_1014, registry, year, listed_at_1014
 ):
     other = _others_at_1014(year)[0]
-    roster_import(
-        content=workbook([other]),
-        school=registry["schools"]["1014"],
-        year=year,
-        user=filer_1014,
-        commit=True,
-    )
-    record = StudentRecord.objects.get(school__code="1014")
+    record = listed_at_1014(other)
     on_behalf(at_1012, policy_year, filer_1012)
     assert stored(record) == status.STATUS_UNCONFIRMED
     raw = _raw({**other, "证件号码": at_1012.id_number, "姓名": at_1012.name})
@@ -324,24 +316,14 @@ def test_admin_edit_of_the_id_number_reclassifies_the_record(
     stored_1012,
     policy_year,
     filer_1012,
-    filer_1014,
     city_admin,
-    registry,
     year,
-    workbook,
+    listed_at_1014,
 ):
     from django.forms.models import model_to_dict
     from django.urls import reverse
 
-    other = _others_at_1014(year)[2]
-    roster_import(
-        content=workbook([other]),
-        school=registry["schools"]["1014"],
-        year=year,
-        user=filer_1014,
-        commit=True,
-    )
-    record = StudentRecord.objects.get(school__code="1014")
+    record = listed_at_1014(_others_at_1014(year)[2])
     on_behalf(at_1012, policy_year, filer_1012)
     city_admin.is_staff = city_admin.is_superuser = True
     city_admin.save()
